@@ -1,0 +1,52 @@
+# net_failover in Rust: build, test and bench entry points. See README.md.
+#
+#   make demo     build everything, then one narrated unplug/replug/migrate pass
+#   make check    build everything, then the test suite (KUnit in the guest + QEMU scenarios)
+#   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON)
+#   make build    host setup, kernels and initramfs for every flavour
+#   make paths    where the staged kernels and modules are
+#   make clean    remove build output (keeps downloads and ccache); distclean removes the cache
+
+SHELL := /bin/bash
+NFR_CACHE ?= /var/cache/net-failover-rust
+export NFR_CACHE
+FLAVOURS ?= c
+PY := $(NFR_CACHE)/venv/bin/python
+PYTEST_ARGS ?=
+BENCH_RUNS ?= 3
+BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
+export BENCH_OUT
+
+.PHONY: all build setup kernels paths check bench demo clean distclean
+
+all: build
+
+setup:
+	@scripts/setup-host.sh
+
+kernels: setup
+	@for f in $(FLAVOURS); do scripts/build-kernel.sh $$f && scripts/mkinitramfs.sh $$f || exit 1; done
+
+build: kernels
+
+paths:
+	@scripts/paths.sh $(FLAVOURS)
+
+check: build
+	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
+		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
+
+bench: build
+	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
+		$(PY) run_bench.py --runs $(BENCH_RUNS) --out $(BENCH_OUT)
+
+demo: build
+	cd tests && $(PY) demo.py --driver $(firstword $(FLAVOURS))
+
+clean:
+	rm -rf $(NFR_CACHE)/build $(NFR_CACHE)/stage $(NFR_CACHE)/out $(NFR_CACHE)/src/tree
+
+distclean:
+	rm -rf $(NFR_CACHE)
+
+comma := ,

@@ -1,0 +1,69 @@
+#!/bin/bash
+# Build one flavour of the guest kernel and stage it.
+#   scripts/build-kernel.sh <flavour>      (flavour: c)
+# Output: $NFR_STAGE/<flavour>/{bzImage,lib/modules/<release>/}, see `make paths`.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+FLAVOUR=${1:?usage: build-kernel.sh <flavour>}
+FRAG=$NFR_ROOT/scripts/config/$FLAVOUR.config
+[ -f "$FRAG" ] || nfr_die "unknown flavour '$FLAVOUR' (no $FRAG)"
+
+O=$NFR_BUILD/$FLAVOUR
+STAGE=$NFR_STAGE/$FLAVOUR
+JOBS=${NFR_JOBS:-$(nproc)}
+KMAKE=(make -C "$NFR_TREE" O="$O" -j"$JOBS" -s
+	CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc
+	BINDGEN="$NFR_CACHE/cargo/bin/bindgen" RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver)
+
+"$NFR_ROOT/scripts/prepare-tree.sh"
+mkdir -p "$O"
+
+# Rust must be usable before anything else: say so plainly if it is not.
+if ! "${KMAKE[@]}" rustavailable >"$O/rustavailable.log" 2>&1; then
+	cat "$O/rustavailable.log" >&2
+	nfr_die "'make rustavailable' failed: the Rust toolchain is not usable for the kernel (run scripts/setup-host.sh)"
+fi
+
+# Configure from fragments; redo only when a fragment changed.
+CFG_HASH=$(cat "$NFR_ROOT"/scripts/config/base.config "$FRAG" "$NFR_TREE/.nfr-version" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$O/.config" ] || [ "$(cat "$O/.nfr-config-hash" 2>/dev/null)" != "$CFG_HASH" ]; then
+	nfr_log "[$FLAVOUR] configuring"
+	"${KMAKE[@]}" tinyconfig >/dev/null
+	(cd "$NFR_TREE" && scripts/kconfig/merge_config.sh -m -O "$O" "$O/.config" \
+		"$NFR_ROOT/scripts/config/base.config" "$FRAG" >"$O/merge_config.log")
+	"${KMAKE[@]}" olddefconfig >/dev/null
+	# Every symbol a fragment asks for must have stuck.
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF "$line" "$O/.config" || { echo "  wanted $line, got: $(grep "^${line%%=*}=" "$O/.config" || echo unset)" >&2; bad=1; } ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
+			grep -q "^$sym=" "$O/.config" && { echo "  wanted $sym unset" >&2; bad=1; } ;;
+		esac
+	done < <(cat "$NFR_ROOT/scripts/config/base.config" "$FRAG")
+	[ $bad = 0 ] || nfr_die "[$FLAVOUR] config fragments did not apply"
+	echo "$CFG_HASH" >"$O/.nfr-config-hash"
+fi
+
+nfr_log "[$FLAVOUR] building (log: $O/build.log)"
+start=$(date +%s)
+if ! "${KMAKE[@]}" bzImage modules >"$O/build.log" 2>&1; then
+	tail -40 "$O/build.log" >&2
+	nfr_die "[$FLAVOUR] kernel build failed"
+fi
+nfr_log "[$FLAVOUR] built in $(( $(date +%s) - start )) s"
+
+# Stage bzImage and modules.
+REL=$(cat "$O/include/config/kernel.release")
+rm -rf "$STAGE.tmp"
+mkdir -p "$STAGE.tmp"
+cp "$O/arch/x86/boot/bzImage" "$STAGE.tmp/bzImage"
+"${KMAKE[@]}" INSTALL_MOD_PATH="$STAGE.tmp" INSTALL_MOD_STRIP=1 DEPMOD=/sbin/depmod modules_install >/dev/null
+rm -f "$STAGE.tmp/lib/modules/$REL/build" "$STAGE.tmp/lib/modules/$REL/source"
+cp "$O/.config" "$STAGE.tmp/config"
+echo "$REL" >"$STAGE.tmp/release"
+rm -rf "$STAGE"
+mv "$STAGE.tmp" "$STAGE"
+nfr_log "[$FLAVOUR] staged $STAGE/bzImage and $STAGE/lib/modules/$REL"

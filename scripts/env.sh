@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# Common paths and settings, sourced by every script in scripts/ and by the Makefile.
+#
+# Everything that is expensive to build or download lives under NFR_CACHE, outside the clone,
+# so that a second clone (CI) on the same machine reuses it.
+
+NFR_ROOT=${NFR_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+NFR_CACHE=${NFR_CACHE:-/var/cache/net-failover-rust}
+
+# Kernel source: the Debian package and the version it held are recorded here.
+NFR_SRC_PKG=linux-source-7.3
+NFR_PRISTINE=$NFR_CACHE/src/pristine          # extracted linux-source-7.3 tarball
+NFR_TREE=$NFR_CACHE/src/tree                  # pristine + overlay + patches
+NFR_BUILD=$NFR_CACHE/build                    # O= directories, one per flavour
+NFR_STAGE=$NFR_CACHE/stage                    # bzImage + lib/modules per flavour
+NFR_OUT=${NFR_OUT:-$NFR_CACHE/out}            # bench output, logs
+NFR_VENV=$NFR_CACHE/venv
+
+# Pinned versions of what does not come from Debian.
+NFR_BINDGEN_VERSION=0.73.2
+NFR_PYTEST_VERSION=9.2.0
+NFR_QMP_VERSION=0.0.6
+
+# The kernel's Rust build must use Debian's rustc-web (it ships rust-src), not rustup's.
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$NFR_CACHE/cargo/bin:$PATH
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+export CCACHE_DIR=${CCACHE_DIR:-$NFR_CACHE/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Same absolute tree path for every clone, so ccache hits across clones.
+export CCACHE_NOHASHDIR=1
+
+nfr_log() { printf '\033[1m[nfr]\033[0m %s\n' "$*" >&2; }
+nfr_die() { printf '\033[31m[nfr] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,59 @@
+#!/bin/bash
+# Make $NFR_TREE = pristine linux-source-7.3 + the project's overlay + patches/*.patch.
+#
+# Files are copied only when their content changed, so an unchanged overlay leaves mtimes
+# alone and the next kernel build rebuilds nothing.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+[ -f "$NFR_PRISTINE/.nfr-version" ] || "$NFR_ROOT/scripts/fetch-source.sh"
+
+# Overlay: these top-level directories of the project mirror the kernel tree.
+OVERLAY_DIRS=(drivers rust samples include net Documentation)
+
+if [ ! -f "$NFR_TREE/.nfr-version" ] || ! cmp -s "$NFR_TREE/.nfr-version" "$NFR_PRISTINE/.nfr-version"; then
+	nfr_log "creating work tree $NFR_TREE from $(cat "$NFR_PRISTINE/.nfr-version")"
+	rm -rf "$NFR_TREE" "$NFR_TREE.tmp"
+	cp -a "$NFR_PRISTINE" "$NFR_TREE.tmp"
+	rm -f "$NFR_TREE.tmp/.nfr-manifest"
+	mv "$NFR_TREE.tmp" "$NFR_TREE"
+fi
+
+STAGING=$NFR_CACHE/src/staging
+rm -rf "$STAGING"
+mkdir -p "$STAGING"
+
+# 1. Overlay files.
+for d in "${OVERLAY_DIRS[@]}"; do
+	[ -d "$NFR_ROOT/$d" ] || continue
+	(cd "$NFR_ROOT" && find "$d" -type f ! -name '.*' -print0) | while IFS= read -r -d '' f; do
+		mkdir -p "$STAGING/$(dirname "$f")"
+		cp "$NFR_ROOT/$f" "$STAGING/$f"
+	done
+done
+
+# 2. Patches, applied in order on pristine copies of the files they touch (or on the overlay
+#    copy, for a patch that edits an overlay file).
+shopt -s nullglob
+for p in "$NFR_ROOT"/patches/*.patch; do
+	sed -n 's@^+++ b/\([^[:space:]]*\).*@\1@p' "$p" | while read -r f; do
+		if [ ! -e "$STAGING/$f" ] && [ -e "$NFR_PRISTINE/$f" ]; then
+			mkdir -p "$STAGING/$(dirname "$f")"
+			cp "$NFR_PRISTINE/$f" "$STAGING/$f"
+		fi
+	done
+	patch -s -p1 -d "$STAGING" --no-backup-if-mismatch <"$p" || nfr_die "patch $(basename "$p") does not apply"
+done
+
+# 3. Files we placed before but no longer do go back to pristine (or away).
+NEW_MANIFEST=$(cd "$STAGING" && find . -type f | sed 's@^\./@@' | sort)
+if [ -f "$NFR_TREE/.nfr-manifest" ]; then
+	comm -23 "$NFR_TREE/.nfr-manifest" <(echo "$NEW_MANIFEST") | while read -r f; do
+		[ -n "$f" ] || continue
+		if [ -e "$NFR_PRISTINE/$f" ]; then cp -p "$NFR_PRISTINE/$f" "$NFR_TREE/$f"; else rm -f "$NFR_TREE/$f"; fi
+	done
+fi
+
+# 4. Copy what changed.
+rsync -rc "$STAGING/" "$NFR_TREE/"
+echo "$NEW_MANIFEST" >"$NFR_TREE/.nfr-manifest"

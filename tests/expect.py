@@ -1,0 +1,35 @@
+"""Where a driver is known to fall short of what the scenarios assert.
+
+The assertions stay strict: they say what a correct failover driver does. A driver listed here
+for a gap turns the failing assertion into an xfail that names the reason and the measured
+figure; passing is always allowed. The figures are from ../shared/BASELINE.md and `make bench`.
+"""
+
+import pytest
+
+KNOWN_GAPS = {
+    "c": {
+        "unplug_loss": "C net_failover switches on unregister, not on the earliest unplug signal: "
+                       "~4-5 packets lost at 100 pps (BASELINE.md, 7.3: 4/4.5/5)",
+        "replug_loss": "C net_failover drops all standby rx as soon as a primary registers, before "
+                       "the primary has link: ~2.2 s lost (BASELINE.md, 7.3: 119-154 packets)",
+        "migrate_loss": "most of C's migration loss is the destination replug, same cause as "
+                        "replug_loss (BASELINE.md, 7.3: 166-174 packets vs 30-79 ms downtime)",
+        "flap_rx": "C net_failover returns RX_HANDLER_EXACT for standby frames whenever a primary "
+                   "is registered, even with its link down, so the master receives nothing",
+    },
+}
+
+
+def known_gap(driver, key):
+    return KNOWN_GAPS.get(driver, {}).get(key)
+
+
+def strict(driver, key, ok, figure):
+    """Assert ok; if it fails and `driver` has the known gap `key`, xfail with the figure."""
+    if ok:
+        return
+    reason = known_gap(driver, key)
+    if reason:
+        pytest.xfail(f"{reason}; measured: {figure}")
+    raise AssertionError(f"{key}: {figure}")

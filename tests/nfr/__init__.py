@@ -1,0 +1,1 @@
+"""Host-side harness for the failover bench: namespaces, QEMU guests, traffic, measurements."""

@@ -1,0 +1,101 @@
+"""Host side of the guest control channel (scripts/guest/nfr-agent) over virtio-serial."""
+
+import base64
+import itertools
+import socket
+import threading
+import time
+
+
+class AgentError(RuntimeError):
+    pass
+
+
+class CommandFailed(AgentError):
+    def __init__(self, cmd, rc, out):
+        super().__init__(f"guest command failed ({rc}): {cmd}\n{out}")
+        self.rc, self.out = rc, out
+
+
+class Agent:
+    """One connection to a guest's org.nfr.ctl port (a QEMU unix-socket chardev)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, path, timeout=120):
+        self.path = str(path)
+        self.sock = None
+        self.buf = b""
+        self.lock = threading.Lock()  # one request at a time (the demo samples from a thread)
+        self.connect(timeout)
+
+    def connect(self, timeout=120):
+        """Connect, then wait until the guest agent answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.path)
+                break
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline:
+                    raise AgentError(f"cannot connect to {self.path}")
+                time.sleep(0.2)
+        self.sock, self.buf = s, b""
+        # The agent may still be booting, or may have restarted: probe until it answers.
+        while True:
+            try:
+                rc, out = self.run("echo nfr-ok", timeout=2)
+                if rc == 0 and out.strip() == "nfr-ok":
+                    return
+            except (AgentError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise AgentError("guest agent does not answer")
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def _readline(self, deadline):
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AgentError("timeout waiting for the guest agent")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise AgentError("guest agent connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, cmd, timeout=60):
+        """Run a shell script in the guest; return (exit code, combined stdout+stderr)."""
+        with self.lock:
+            return self._run(cmd, timeout)
+
+    def _run(self, cmd, timeout):
+        rid = str(next(self._ids))
+        payload = base64.b64encode(cmd.encode()).decode()
+        self.sock.sendall(f"{rid} {payload}\n".encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            parts = self._readline(deadline).split(" ", 2)
+            if parts[0] != rid:
+                continue  # a late answer to an abandoned request
+            rc = int(parts[1])
+            out = base64.b64decode(parts[2]).decode(errors="replace") if len(parts) > 2 else ""
+            return rc, out
+
+    def check(self, cmd, timeout=60):
+        """Run and return the output; raise CommandFailed on a non-zero exit."""
+        rc, out = self.run(cmd, timeout)
+        if rc != 0:
+            raise CommandFailed(cmd, rc, out)
+        return out

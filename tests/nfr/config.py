@@ -1,0 +1,44 @@
+"""Paths and settings shared by the tests, the bench and the demo (see scripts/env.sh)."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("NFR_CACHE", "/var/cache/net-failover-rust"))
+STAGE = CACHE / "stage"
+OUT = Path(os.environ.get("NFR_OUT", CACHE / "out"))
+
+# Addresses of the bench's private network. It exists only inside a network namespace that the
+# harness creates; 198.18.0.0/15 is the benchmarking range (RFC 2544), 2001:db8::/32 is the
+# documentation range.
+PEER_IP4 = "198.18.0.1"
+GUEST_IP4 = "198.18.0.2"
+PEER_IP6 = "2001:db8::1"
+GUEST_IP6 = "2001:db8::2"
+VLAN_ID = 100
+PEER_VLAN_IP4 = "198.19.100.1"
+GUEST_VLAN_IP4 = "198.19.100.2"
+PREFIX4 = 24
+
+# The failover pair's MAC, as a hypervisor would give both NICs.
+FAILOVER_MAC = "52:54:00:fa:11:01"
+
+SMP = int(os.environ.get("NFR_SMP", "2"))
+MEM_MB = int(os.environ.get("NFR_MEM", "1024"))
+
+
+def flavours():
+    """Driver flavours to test: $NFR_DRIVERS (comma-separated) or every staged flavour."""
+    env = os.environ.get("NFR_DRIVERS")
+    if env:
+        return [d for d in env.split(",") if d]
+    return sorted(p.name for p in STAGE.iterdir() if (p / "initramfs.cpio.gz").exists()) if STAGE.exists() else []
+
+
+def stage(flavour):
+    """(bzImage, initramfs) of a built flavour."""
+    d = STAGE / flavour
+    kernel, initrd = d / "bzImage", d / "initramfs.cpio.gz"
+    if not kernel.exists() or not initrd.exists():
+        raise FileNotFoundError(f"flavour {flavour!r} is not built: run `make build`")
+    return kernel, initrd

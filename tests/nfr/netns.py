@@ -1,0 +1,88 @@
+"""A private network namespace holding the peer: a bridge with the peer's addresses, and taps."""
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import config
+
+_seq = itertools.count()
+
+
+def sh(*args, check=True, **kw):
+    """Run a host command; raise with its output on failure."""
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p
+
+
+class NetNS:
+    """`ip netns` named nfr-<pid>-<n>, removed (with its taps and bridge) by close()."""
+
+    def __init__(self):
+        self.name = f"nfr-{os.getpid()}-{next(_seq)}"
+        self._taps = itertools.count()
+        self._vlan_peer = None
+        sh("ip", "netns", "add", self.name)
+        try:
+            self.ip("link", "set", "lo", "up")
+            self.ip("link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
+                    "mcast_snooping", "0")
+            self.ip("addr", "add", f"{config.PEER_IP4}/{config.PREFIX4}", "dev", "br0")
+            self.ip("addr", "add", f"{config.PEER_IP6}/64", "dev", "br0", "nodad")
+            self.ip("link", "set", "br0", "up")
+        except Exception:
+            self.close()
+            raise
+
+    def ip(self, *args, check=True):
+        return sh("ip", "-n", self.name, *args, check=check)
+
+    def exec_args(self, *args):
+        """argv that runs args inside the namespace."""
+        return ["ip", "netns", "exec", self.name, *args]
+
+    def add_tap(self):
+        """Create a tap on the bridge; QEMU (run inside the namespace) attaches to it by name."""
+        name = f"nfrtap{next(self._taps)}"
+        self.ip("tuntap", "add", "dev", name, "mode", "tap")
+        self.ip("link", "set", name, "master", "br0", "up")
+        return name
+
+    def counters(self, dev):
+        """(rx_packets, tx_packets) of a device in the namespace."""
+        out = sh("ip", "netns", "exec", self.name, "cat",
+                 f"/sys/class/net/{dev}/statistics/rx_packets",
+                 f"/sys/class/net/{dev}/statistics/tx_packets").stdout.split()
+        return int(out[0]), int(out[1])
+
+    def start_vlan_peer(self, vid=config.VLAN_ID, ip=config.PEER_VLAN_IP4):
+        """Answer ARP and ping for `ip` on VLAN `vid` behind the bridge.
+
+        The host kernel here has neither 8021q nor bridge VLAN filtering, so a small AF_PACKET
+        responder (vlanpeer.py) terminates the VLAN instead of a vlan netdev.
+        """
+        if self._vlan_peer is None:
+            self._vlan_peer = subprocess.Popen(
+                self.exec_args(sys.executable, str(Path(__file__).with_name("vlanpeer.py")),
+                               "br0", str(vid), ip),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            line = self._vlan_peer.stdout.readline()
+            if "ready" not in line:
+                raise RuntimeError(f"vlan peer did not start: {line}{self._vlan_peer.stdout.read()}")
+
+    def close(self):
+        if self._vlan_peer is not None:
+            self._vlan_peer.kill()
+            self._vlan_peer.wait()
+            self._vlan_peer = None
+        sh("ip", "netns", "del", self.name, check=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,250 @@
+"""A bench guest: QEMU q35 inside the bench namespace, driven over QMP and the guest agent."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from . import config
+from .agent import Agent
+
+PRIMARY_ID = "primary0"
+STANDBY_ID = "standby0"
+
+_accel = None
+
+
+def qemu_has_device(model):
+    out = subprocess.run(["qemu-system-x86_64", "-device", "help"], capture_output=True,
+                         text=True).stdout
+    return f'name "{model}"' in out
+
+
+def primary_models():
+    """Primary NIC models this QEMU has: e1000e always, igb with QEMU >= 8."""
+    return [m for m in ("e1000e", "igb") if qemu_has_device(m)]
+
+
+def accel(flavour):
+    """'kvm' if a probe guest boots on /dev/kvm, else 'tcg'. Probed once per process.
+
+    /dev/kvm on this kind of machine is PVM-backed and normal guests die on it with "KVM
+    internal error", so the probe boots the real bench guest and waits for its init to say so.
+    """
+    global _accel
+    if _accel is None:
+        _accel = os.environ.get("NFR_ACCEL") or ("kvm" if _probe_kvm(flavour) else "tcg")
+    return _accel
+
+
+def _probe_kvm(flavour):
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    kernel, initrd = config.stage(flavour)
+    with tempfile.TemporaryDirectory(prefix="nfr-kvm-probe-") as d:
+        log = Path(d) / "console.log"
+        args = ["qemu-system-x86_64", "-machine", "q35", "-accel", "kvm", "-cpu", "host",
+                "-m", "512", "-nodefaults", "-display", "none", "-no-reboot",
+                "-kernel", str(kernel), "-initrd", str(initrd),
+                "-append", "console=ttyS0 panic=-1 kunit.enable=0 nfr.probe=1",
+                "-serial", f"file:{log}"]
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        return log.exists() and "nfr-init: ready" in log.read_text(errors="replace")
+
+
+class Guest:
+    """One QEMU process. Stopped by pid (its pidfile / Popen), never by name."""
+
+    def __init__(self, ns, flavour, *, name="src", modules="virtio_net,e1000e,igb",
+                 primary_model="e1000e", incoming_port=None, kunit=False, append=""):
+        self.ns, self.flavour, self.name = ns, flavour, name
+        self.primary_model = primary_model
+        self.dir = Path(tempfile.mkdtemp(prefix=f"nfr-{name}-", dir=_workdir()))
+        self.console = self.dir / "console.log"
+        self.tap_standby = ns.add_tap()
+        self.tap_primary = ns.add_tap()
+        self.primary_present = False
+        self.proc = None
+        self.qmp = None
+        self.agent = None
+        kernel, initrd = config.stage(flavour)
+        acc = accel(flavour)
+        cmdline = (f"console=ttyS0 panic=-1 nfr.modules={modules} "
+                   f"kunit.enable={1 if kunit else 0} {append}")
+        args = [
+            "qemu-system-x86_64", "-name", f"nfr-{name}",
+            "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else "max",
+            "-smp", str(config.SMP), "-m", str(config.MEM_MB),
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
+            "-serial", f"file:{self.console}",
+            "-qmp", f"unix:{self.dir}/qmp.sock,server=on,wait=off",
+            "-pidfile", str(self.dir / "qemu.pid"),
+            "-device", "pcie-root-port,id=rp0,chassis=1",
+            "-device", "pcie-root-port,id=rp1,chassis=2",
+            "-device", "virtio-serial-pci,id=vser0",
+            "-chardev", f"socket,id=ctl,path={self.dir}/ctl.sock,server=on,wait=off",
+            "-device", "virtserialport,chardev=ctl,name=org.nfr.ctl",
+            "-netdev", f"tap,id=hn0,ifname={self.tap_standby},script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=hn0,id={STANDBY_ID},mac={config.FAILOVER_MAC},"
+                       "failover=on,bus=rp0,romfile=",
+            "-netdev", f"tap,id=hn1,ifname={self.tap_primary},script=no,downscript=no",
+        ]
+        if incoming_port is not None:
+            # The migration target is configured with the primary; QEMU keeps it hidden and
+            # plugs it once the incoming virtio-net state shows STANDBY negotiated.
+            args += ["-device", self._primary_spec(primary_model),
+                     "-incoming", f"tcp:127.0.0.1:{incoming_port}"]
+            self.primary_present = True
+        self.args = args
+        self.proc = subprocess.Popen(ns.exec_args(*args), stdin=subprocess.DEVNULL,
+                                     stdout=open(self.dir / "qemu.out", "w"),
+                                     stderr=subprocess.STDOUT)
+        try:
+            self.qmp = self._qmp_connect()
+        except Exception:
+            self.stop()
+            raise
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _qmp_connect(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        sock = self.dir / "qmp.sock"
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"QEMU exited: {(self.dir / 'qemu.out').read_text()}")
+            if sock.exists():
+                try:
+                    q = QEMUMonitorProtocol(str(sock))
+                    q.connect()
+                    return q
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("QMP socket never came up")
+            time.sleep(0.1)
+
+    def connect_agent(self, timeout=180):
+        """Wait for the guest's agent; returns it."""
+        if self.agent:
+            self.agent.close()
+        self.agent = Agent(self.dir / "ctl.sock", timeout=timeout)
+        return self.agent
+
+    def boot(self, add_primary=True, timeout=180):
+        """Add the primary right away (QEMU hides it until STANDBY is acked), wait for the agent."""
+        if add_primary:
+            self.add_primary()
+        return self.connect_agent(timeout)
+
+    def pid(self):
+        try:
+            return int((self.dir / "qemu.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        """Quit QEMU (QMP, then SIGKILL of our own pid) and remove its files."""
+        if self.agent:
+            self.agent.close()
+            self.agent = None
+        if self.proc and self.proc.poll() is None:
+            try:
+                if self.qmp:
+                    self.qmp.cmd("quit")
+            except Exception:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pid = self.pid() or self.proc.pid
+                if pid == self.proc.pid:
+                    os.kill(pid, signal.SIGKILL)
+                else:
+                    self.proc.kill()
+                self.proc.wait()
+        if self.qmp:
+            try:
+                self.qmp.close()
+            except Exception:
+                pass
+            self.qmp = None
+        if not os.environ.get("NFR_KEEP"):
+            keep = self.dir.parent / "last-console"
+            keep.mkdir(exist_ok=True)
+            if self.console.exists():
+                shutil.copy(self.console, keep / f"{self.name}.log")
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- QMP helpers ---------------------------------------------------------------------
+
+    def _primary_spec(self, model):
+        return (f"{model},netdev=hn1,id={PRIMARY_ID},mac={config.FAILOVER_MAC},bus=rp1,"
+                f"failover_pair_id={STANDBY_ID},romfile=")
+
+    def add_primary(self, model=None):
+        model = model or self.primary_model
+        self.primary_model = model
+        self.qmp.cmd("device_add", driver=model, netdev="hn1", id=PRIMARY_ID,
+                     mac=config.FAILOVER_MAC, bus="rp1", failover_pair_id=STANDBY_ID, romfile="")
+        self.primary_present = True
+
+    def del_primary(self, timeout=30):
+        """device_del the primary and wait for DEVICE_DELETED (the guest let it go)."""
+        self.qmp.clear_events()
+        self.qmp.cmd("device_del", id=PRIMARY_ID)
+        t0 = time.monotonic()
+        self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == PRIMARY_ID,
+                        timeout)
+        self.primary_present = False
+        return time.monotonic() - t0
+
+    def wait_event(self, name, match=lambda e: True, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no QMP event {name}")
+            ev = self.qmp.pull_event(wait=left)
+            if ev and ev.get("event") == name and match(ev):
+                return ev
+
+    def set_primary_link(self, up):
+        self.qmp.cmd("set_link", name=PRIMARY_ID, up=bool(up))
+
+    def pci_devices(self):
+        """QEMU's view of the guest's PCI devices: list of qdev ids."""
+        ids = []
+
+        def walk(devs):
+            for d in devs:
+                if d.get("qdev_id"):
+                    ids.append(d["qdev_id"])
+                walk(d.get("pci_bridge", {}).get("devices", []))
+
+        for bus in self.qmp.cmd("query-pci"):
+            walk(bus["devices"])
+        return ids
+
+    def console_text(self):
+        try:
+            return self.console.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _workdir():
+    d = config.OUT / "vm"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
