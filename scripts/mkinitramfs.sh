@@ -30,6 +30,8 @@ for tool in /usr/bin/ip /usr/bin/ping /usr/bin/iperf3 /usr/sbin/ethtool /bin/das
 done
 mkdir -p "$R/lib/modules"
 cp -a "$STAGE/lib/modules/$REL" "$R/lib/modules/"
+# The kernel's request_module() runs /sbin/modprobe (e.g. for `ip link add ... type vlan`).
+ln -s ../bin/busybox "$R/sbin/modprobe"
 install -m 0755 "$NFR_ROOT/scripts/guest/init" "$R/init"
 install -m 0755 "$NFR_ROOT/scripts/guest/nfr-agent" "$R/sbin/nfr-agent"
 install -m 0755 "$NFR_ROOT/scripts/guest/nfr-topo" "$R/sbin/nfr-topo"

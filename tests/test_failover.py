@@ -222,18 +222,20 @@ def test_link_flap(bench, driver):
     bench.guest.set_primary_link(False)
     bench.net.wait(lambda r: r["primary"]["carrier"] == "0", 30, "primary carrier off")
     res, d = traffic(bench, 2, "down")
-    # xmit moves to the standby.
-    assert d["standby"][1] >= res["guest_to_peer"]["sent"] > 0, d
+    # xmit moves to the standby (with C, only ARP probes get that far: their replies are lost).
     assert d["primary"][1] == 0, d
-    rx_ok = lost(res) == 0
+    assert d["standby"][1] > 0, d
+    rx_ok = lost(res) == 0 and d["standby"][1] >= res["guest_to_peer"]["sent"]
     bench.guest.set_primary_link(True)
     bench.net.wait_primary_active(30)
     res2, d2 = traffic(bench, 2, "up")
-    assert lost(res2) == 0, res2
     assert_carried_by_primary(res2, d2)
-    strict(driver, "flap_rx", rx_ok,
+    # Right after the link returns, the bridge may still send to the standby's tap until the
+    # guest transmits from the primary: a driver that takes standby rx loses nothing there.
+    strict(driver, "flap_rx", rx_ok and lost(res2) == 0,
            f"with the primary's link down: lost g->p {res['guest_to_peer']['lost']}, "
-           f"p->g {res['peer_to_guest']['lost']} of {res['guest_to_peer']['sent']}")
+           f"p->g {res['peer_to_guest']['lost']} of {res['guest_to_peer']['sent']}, "
+           f"standby tx {d['standby'][1]}; after it came back: lost {lost(res2)}")
 
 
 # --- j. order -------------------------------------------------------------------------------
@@ -246,3 +248,21 @@ def test_primary_driver_first(driver):
         res, d = traffic(b, 1)
         assert lost(res) == 0
         assert_carried_by_primary(res, d)
+
+
+def test_master_after_primary(bench):
+    """virtio_net (and so the master) comes back while the primary is registered: the master
+    finds the existing primary when it is created."""
+    r = bench.net.roles()
+    primary = r["primary"]["name"]
+    bench.net.sh("rmmod virtio_net")
+    r = bench.net.wait(lambda r: r["master"] is None and r["standby"] is None, 30, "master gone")
+    assert r["primary"] and r["primary"]["name"] == primary and not r["primary"]["master"]
+    bench.net.sh("modprobe virtio_net")
+    r = bench.net.wait_primary_enslaved(60)
+    assert r["primary"]["name"] == primary
+    bench.net.setup_ip()
+    bench.net.wait_primary_active()
+    res, d = traffic(bench, 1)
+    assert lost(res) == 0, res
+    assert_carried_by_primary(res, d)

@@ -65,7 +65,7 @@ class Bench:
             pings.stop()
         g2p, p2g = res["guest_to_peer"], res["peer_to_guest"]
         info.update(guest_to_peer_lost=g2p["lost"], peer_to_guest_lost=p2g["lost"],
-                    max_gap_ms=max(g2p["max_gap_ms"], p2g["max_gap_ms"]), pings=res)
+                    max_gap_ms=max(g2p["gap_ms"], p2g["gap_ms"]), pings=res)
         return info
 
     def unplug(self, seconds=5):
