@@ -113,15 +113,18 @@ class Bench:
                 time.sleep(0.05)
             if st["status"] != "completed":
                 raise RuntimeError(f"migration {st['status']}: {st.get('error-desc')}")
+            t_done = time.monotonic() - t0
             self.guest = dest
             src.stop()
+            t_stop = time.monotonic() - t0
             dest.connect_agent()
+            t_agent = time.monotonic() - t0
             self.net = Net(dest)
             pings.net = self.net
-            t_done = time.monotonic() - t0
             self.net.wait_primary_active(timeout=seconds)
             return {"states": states, "downtime_ms": st.get("downtime"),
                     "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),
+                    "src_stopped_s": round(t_stop, 3), "agent_s": round(t_agent, 3),
                     "primary_active_s": round(time.monotonic() - t0, 3)}
 
         try:

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import tempfile
 import time
 
 from . import config
@@ -50,8 +51,10 @@ class PingPair:
         args = ["ping", "-D", "-O", "-n", "-i", str(INTERVAL), "-c", str(self.count), "-W", "1"]
         self.net.sh(f"rm -f /tmp/ping-{self.tag}.out; "
                     f"setsid /bin/{' '.join(args)} {self.peer} >/tmp/ping-{self.tag}.out 2>&1 &")
+        # To a file, not a pipe: a pipe that fills up would block ping and stop its sending.
+        self.host_out = tempfile.TemporaryFile(mode="w+")
         self.host = subprocess.Popen(self.ns.exec_args(*args, self.guest_ip),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=self.host_out, stderr=subprocess.STDOUT, text=True)
         self.t0 = time.monotonic()
         return self
 
@@ -59,10 +62,13 @@ class PingPair:
         """-> {'guest_to_peer': {...}, 'peer_to_guest': {...}}; waits for both to finish."""
         timeout = timeout or self.count * INTERVAL * 3 + 60
         try:
-            host_out, _ = self.host.communicate(timeout=timeout)
+            self.host.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.host.kill()
-            host_out, _ = self.host.communicate()
+            self.host.wait()
+        self.host_out.seek(0)
+        host_out = self.host_out.read()
+        self.host_out.close()
         deadline = time.monotonic() + timeout
         while True:
             rc, out = self.net.run(f"cat /tmp/ping-{self.tag}.out")
