@@ -30,29 +30,36 @@ class Agent:
         self.connect(timeout)
 
     def connect(self, timeout=120):
-        """Connect, then wait until the guest agent answers."""
+        """Connect, then wait until the guest agent answers.
+
+        If a probe goes unanswered, drop the connection and connect again: the guest's port then
+        sees the host close and open, and the agent re-opens it. After a live migration the
+        destination may otherwise hold our bytes back until the guest re-opens the port.
+        """
         deadline = time.monotonic() + timeout
+        self.probes = 0
         while True:
+            self.close()
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(self.path)
-                break
             except OSError:
                 s.close()
                 if time.monotonic() > deadline:
                     raise AgentError(f"cannot connect to {self.path}")
                 time.sleep(0.2)
-        self.sock, self.buf = s, b""
-        # The agent may still be booting, or may have restarted: probe until it answers.
-        while True:
+                continue
+            self.sock, self.buf = s, b""
+            self.probes += 1
             try:
-                rc, out = self.run("echo nfr-ok", timeout=2)
+                rc, out = self.run("echo nfr-ok", timeout=1.5)
                 if rc == 0 and out.strip() == "nfr-ok":
                     return
             except (AgentError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise AgentError("guest agent does not answer")
+            time.sleep(0.2)
 
     def close(self):
         if self.sock:
