@@ -48,6 +48,9 @@ def test_kunit_doctests(driver, kunit_guest):
     assert not failed, f"KUnit failures: {failed}"
     assert any(ok and "rust_doctests_kernel" in name for ok, name in res), \
         "the kernel crate's doctests did not run"
+    # The project's own KUnit suites (rust/kernel/net/).
+    for suite in ("rust_net_dev", "rust_net_netdev", "rust_net_notifier", "rust_net_slot"):
+        assert (True, suite) in res, f"KUnit suite {suite} did not pass: {res}"
     m = re.findall(r"# Totals: pass:(\d+) fail:(\d+)", out)
     assert m and all(int(f) == 0 for _, f in m)
     assert sum(int(p) for p, _ in m) > 100

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network devices.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use crate::{
+    bindings,
+    net::rtnl::Rtnl,
+    prelude::*,
+    str::CStr,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+};
+use core::ptr::{self, NonNull};
+
+/// A network device.
+///
+/// Wraps the kernel's [`struct net_device`]. Shared references to it are handed out by the
+/// networking core (in callbacks and notifiers) and owned references are [`ARef<Device>`],
+/// backed by the device's reference count (`dev_hold`/`dev_put`).
+///
+/// # Invariants
+///
+/// A `Device` is only ever reached through a pointer to a `struct net_device` that is valid,
+/// i.e. whose reference count is above zero or that is otherwise kept alive (for example by the
+/// RTNL or an RCU read-side section), for as long as the reference is used.
+///
+/// [`struct net_device`]: srctree/include/linux/netdevice.h
+#[repr(transparent)]
+pub struct Device(Opaque<bindings::net_device>);
+
+// SAFETY: A `net_device` may be used from any thread; every mutation goes through the kernel's
+// own synchronisation (RTNL, RCU, atomics).
+unsafe impl Send for Device {}
+
+// SAFETY: Shared access from several threads only reads, or calls into C functions that are
+// safe to call concurrently.
+unsafe impl Sync for Device {}
+
+// SAFETY: `dev_hold`/`dev_put` maintain the device's reference count; the device stays
+// allocated while it is above zero.
+unsafe impl AlwaysRefCounted for Device {
+    #[inline]
+    fn inc_ref(&self) {
+        // SAFETY: By the type invariant the device is valid.
+        unsafe { bindings::dev_hold(self.as_raw()) };
+    }
+
+    #[inline]
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference from a previous `inc_ref`.
+        unsafe { bindings::dev_put(obj.as_ptr().cast()) };
+    }
+}
+
+impl Device {
+    /// Creates a reference to a [`Device`] from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct net_device` that stays valid for the lifetime `'a`.
+    #[inline]
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
+        // SAFETY: `Device` is `repr(transparent)` over the C struct, and the caller guarantees
+        // the pointer is valid for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw `struct net_device` pointer.
+    #[inline]
+    pub fn as_raw(&self) -> *mut bindings::net_device {
+        self.0.get()
+    }
+
+    /// Looks a device up by name in the initial network namespace; takes a reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::net::dev::Device;
+    ///
+    /// let lo = Device::get_by_name_init_net(c"lo").expect("loopback exists");
+    /// assert_eq!(lo.ifindex(), 1);
+    /// assert!(Device::get_by_name_init_net(c"no-such-dev0").is_none());
+    /// ```
+    pub fn get_by_name_init_net(name: &CStr) -> Option<ARef<Self>> {
+        // SAFETY: `init_net` is always valid and `name` is NUL-terminated. On success the
+        // function returns a device with a reference taken for us.
+        let ptr = unsafe {
+            bindings::dev_get_by_name(ptr::addr_of_mut!(bindings::init_net), name.as_char_ptr())
+        };
+        let ptr = NonNull::new(ptr)?;
+        // SAFETY: `ptr` points to a valid device and we own the reference it carries.
+        Some(unsafe { ARef::from_raw(ptr.cast()) })
+    }
+
+    /// The interface index.
+    #[inline]
+    pub fn ifindex(&self) -> i32 {
+        // SAFETY: By the type invariant the device is valid; `ifindex` is set at registration
+        // and does not change afterwards.
+        unsafe { (*self.as_raw()).ifindex }
+    }
+
+    /// The device's name. The RTNL keeps it from changing while it is borrowed.
+    pub fn name<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> &'a CStr {
+        // SAFETY: The device is valid, and `name` is a NUL-terminated array that only changes
+        // under the RTNL, which the token proves is held for `'a`.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).name.as_ptr()) }
+    }
+
+    /// The current MTU.
+    #[inline]
+    pub fn mtu(&self) -> u32 {
+        // SAFETY: The device is valid; the MTU may change concurrently, hence the volatile read
+        // (`READ_ONCE` in C).
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).mtu)) }
+    }
+
+    /// The smallest MTU the device accepts.
+    #[inline]
+    pub fn min_mtu(&self) -> u32 {
+        // SAFETY: The device is valid; set by the driver before registration.
+        unsafe { (*self.as_raw()).min_mtu }
+    }
+
+    /// The largest MTU the device accepts; 0 means no limit (as for loopback).
+    #[inline]
+    pub fn max_mtu(&self) -> u32 {
+        // SAFETY: The device is valid; set by the driver before registration.
+        unsafe { (*self.as_raw()).max_mtu }
+    }
+
+    /// The interface flags (`IFF_*`, as in `ip link`).
+    #[inline]
+    pub fn flags(&self) -> u32 {
+        // SAFETY: The device is valid; flags change under the RTNL, hence the volatile read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).flags)) }
+    }
+
+    /// Whether the device is administratively up (`IFF_UP`).
+    #[inline]
+    pub fn is_up(&self) -> bool {
+        self.flags() & bindings::net_device_flags_IFF_UP != 0
+    }
+
+    /// Whether the device is running (`netif_running()`): opened and not stopped.
+    #[inline]
+    pub fn is_running(&self) -> bool {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_running(self.as_raw()) }
+    }
+
+    /// Whether the device has carrier (`netif_carrier_ok()`).
+    #[inline]
+    pub fn carrier_ok(&self) -> bool {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_carrier_ok(self.as_raw()) }
+    }
+
+    /// Signals that the link is up (`netif_carrier_on()`).
+    pub fn carrier_on(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_carrier_on(self.as_raw()) };
+    }
+
+    /// Signals that the link is down (`netif_carrier_off()`).
+    pub fn carrier_off(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_carrier_off(self.as_raw()) };
+    }
+
+    /// Allows transmission on all queues (`netif_tx_start_all_queues()`).
+    pub fn tx_start_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_start_all_queues(self.as_raw()) };
+    }
+
+    /// Allows transmission on all queues and reschedules them (`netif_tx_wake_all_queues()`).
+    pub fn tx_wake_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_wake_all_queues(self.as_raw()) };
+    }
+
+    /// Stops transmission on all queues (`netif_tx_stop_all_queues()`).
+    pub fn tx_stop_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_stop_all_queues(self.as_raw()) };
+    }
+
+    /// The device's statistics (`dev_get_stats()`), as `ip -s link` shows them.
+    pub fn stats(&self) -> crate::net::netdev::Stats64 {
+        let mut storage = core::mem::MaybeUninit::<bindings::rtnl_link_stats64>::zeroed();
+        // SAFETY: The device is valid and `storage` is a writable `rtnl_link_stats64`;
+        // `dev_get_stats` fills it in (and may be called in any context).
+        unsafe { bindings::dev_get_stats(self.as_raw(), storage.as_mut_ptr()) };
+        // SAFETY: Zero-initialised, then filled in: a valid value.
+        crate::net::netdev::Stats64::from_raw(unsafe { storage.assume_init() })
+    }
+
+    /// The number of references held on the device (`netdev_refcnt_read()`).
+    ///
+    /// For tests and diagnostics: the value can change at any time.
+    pub fn refcnt(&self) -> i32 {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netdev_refcnt_read(self.as_raw()) }
+    }
+}
+
+#[macros::kunit_tests(rust_net_dev)]
+mod tests {
+    use super::*;
+    use crate::net::rtnl::{self, RtnlGuard};
+
+    #[test]
+    fn loopback_accessors() {
+        let lo = Device::get_by_name_init_net(c"lo").expect("loopback exists");
+        assert_eq!(lo.ifindex(), 1);
+        let guard = RtnlGuard::lock();
+        assert!(rtnl::is_locked());
+        assert_eq!(lo.name(&guard.token()), c"lo");
+        drop(guard);
+        // Loopback has a 64 KiB MTU and no maximum.
+        assert_eq!(lo.mtu(), 65536);
+        assert_eq!(lo.max_mtu(), 0);
+        assert!(lo.mtu() >= lo.min_mtu());
+    }
+
+    #[test]
+    fn references_return_to_start() {
+        let lo = Device::get_by_name_init_net(c"lo").expect("loopback exists");
+        let start = lo.refcnt();
+        let more = lo.clone();
+        assert_eq!(lo.refcnt(), start + 1);
+        drop(more);
+        assert_eq!(lo.refcnt(), start);
+    }
+}

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network device drivers: allocation, registration and `net_device_ops`.
+//!
+//! A driver implements [`Driver`] on the type of its devices' private data. [`Registration::new`]
+//! allocates an Ethernet device with that private data initialised in place, and registers it;
+//! dropping the [`Registration`] unregisters and frees it.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use crate::{
+    bindings,
+    error::{from_result, to_result, VTABLE_DEFAULT_ERROR},
+    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff},
+    prelude::*,
+    str::CStr,
+};
+use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+/// What a driver did with a packet handed to [`Driver::start_xmit`].
+pub enum TxResult {
+    /// The driver took the packet (`NETDEV_TX_OK`).
+    Ok,
+    /// The driver cannot take it now; the core keeps it and retries (`NETDEV_TX_BUSY`).
+    Busy(SkBuff),
+}
+
+/// Device statistics (`struct rtnl_link_stats64`): filled in by [`Driver::get_stats64`], read
+/// with [`Device::stats`].
+#[repr(transparent)]
+pub struct Stats64(bindings::rtnl_link_stats64);
+
+impl Stats64 {
+    pub(crate) fn from_raw(raw: bindings::rtnl_link_stats64) -> Self {
+        Self(raw)
+    }
+
+    /// Received packets.
+    pub fn rx_packets(&self) -> u64 {
+        self.0.rx_packets
+    }
+
+    /// Transmitted packets.
+    pub fn tx_packets(&self) -> u64 {
+        self.0.tx_packets
+    }
+
+    /// Received bytes.
+    pub fn rx_bytes(&self) -> u64 {
+        self.0.rx_bytes
+    }
+
+    /// Transmitted bytes.
+    pub fn tx_bytes(&self) -> u64 {
+        self.0.tx_bytes
+    }
+
+    /// Received packets dropped.
+    pub fn rx_dropped(&self) -> u64 {
+        self.0.rx_dropped
+    }
+
+    /// Transmitted packets dropped.
+    pub fn tx_dropped(&self) -> u64 {
+        self.0.tx_dropped
+    }
+
+    /// Sets the received packet and byte counts.
+    pub fn set_rx(&mut self, packets: u64, bytes: u64) {
+        self.0.rx_packets = packets;
+        self.0.rx_bytes = bytes;
+    }
+
+    /// Sets the transmitted packet and byte counts.
+    pub fn set_tx(&mut self, packets: u64, bytes: u64) {
+        self.0.tx_packets = packets;
+        self.0.tx_bytes = bytes;
+    }
+
+    /// Sets the dropped packet counts.
+    pub fn set_dropped(&mut self, rx: u64, tx: u64) {
+        self.0.rx_dropped = rx;
+        self.0.tx_dropped = tx;
+    }
+}
+
+/// A network device driver, implemented by the type of its devices' private data.
+#[vtable]
+pub trait Driver: Sized + Send + Sync {
+    /// The device is brought up (`ndo_open`), under the RTNL.
+    fn open(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device is brought down (`ndo_stop`), under the RTNL.
+    fn stop(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Transmits a packet (`ndo_start_xmit`). Runs in softirq context with the queue locked.
+    fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult;
+
+    /// Reports statistics (`ndo_get_stats64`). May run in any context.
+    fn get_stats64(_dev: &NetDev<Self>, _stats: &mut Stats64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A network device driven by `T`, seen from one of its callbacks or its [`Registration`].
+///
+/// # Invariants
+///
+/// The device's private area holds an initialised `T`, and the device is valid.
+#[repr(transparent)]
+pub struct NetDev<T> {
+    dev: Device,
+    _t: PhantomData<T>,
+}
+
+impl<T: Driver> NetDev<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid device allocated by [`Registration::new::<T>`] whose private data
+    /// is initialised, valid for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
+        // SAFETY: `NetDev<T>` is `repr(transparent)` over `Device`, itself over the C struct.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The driver's private data.
+    pub fn data(&self) -> &T {
+        // SAFETY: By the type invariant the private area holds an initialised `T`, which lives
+        // as long as the device.
+        unsafe { &*bindings::netdev_priv(self.dev.as_raw()).cast::<T>() }
+    }
+}
+
+impl<T> Deref for NetDev<T> {
+    type Target = Device;
+
+    fn deref(&self) -> &Device {
+        &self.dev
+    }
+}
+
+struct Ops<T>(PhantomData<T>);
+
+impl<T: Driver> Ops<T> {
+    const OPS: bindings::net_device_ops = bindings::net_device_ops {
+        ndo_open: if T::HAS_OPEN { Some(Self::open) } else { None },
+        ndo_stop: if T::HAS_STOP { Some(Self::stop) } else { None },
+        ndo_start_xmit: Some(Self::start_xmit),
+        ndo_get_stats64: if T::HAS_GET_STATS64 {
+            Some(Self::get_stats64)
+        } else {
+            None
+        },
+        ndo_validate_addr: Some(bindings::eth_validate_addr),
+        ndo_set_mac_address: Some(bindings::eth_mac_addr),
+        // SAFETY: All-zero is valid for the remaining fields (no callback).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`].
+    unsafe extern "C" fn open(dev: *mut bindings::net_device) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `ndo_open` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::open(unsafe { NetDev::from_raw(dev) }, &rtnl)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`].
+    unsafe extern "C" fn stop(dev: *mut bindings::net_device) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `ndo_stop` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::stop(unsafe { NetDev::from_raw(dev) }, &rtnl)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], handing over `skb`.
+    unsafe extern "C" fn start_xmit(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+    ) -> bindings::netdev_tx_t {
+        // SAFETY: The core hands us a valid, non-null skb to own.
+        let skb = unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) };
+        // SAFETY: `dev` is one of our devices.
+        match T::start_xmit(unsafe { NetDev::from_raw(dev) }, skb) {
+            TxResult::Ok => bindings::netdev_tx_NETDEV_TX_OK,
+            TxResult::Busy(skb) => {
+                // The core keeps ownership of a packet it gets back as busy.
+                let _ = skb.into_raw();
+                bindings::netdev_tx_NETDEV_TX_BUSY
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`] with valid `stats`.
+    unsafe extern "C" fn get_stats64(
+        dev: *mut bindings::net_device,
+        stats: *mut bindings::rtnl_link_stats64,
+    ) {
+        // SAFETY: `stats` is valid and exclusively ours for the call; `Stats64` is transparent.
+        let stats = unsafe { &mut *stats.cast::<Stats64>() };
+        // SAFETY: `dev` is one of our devices.
+        T::get_stats64(unsafe { NetDev::from_raw(dev) }, stats);
+    }
+}
+
+/// A registered Ethernet device driven by `T`; unregistered and freed on drop.
+///
+/// # Invariants
+///
+/// `dev` was allocated with a private area holding an initialised `T`, has `Ops<T>` as its
+/// `netdev_ops`, and is registered.
+pub struct Registration<T: Driver> {
+    dev: NonNull<bindings::net_device>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The device can be unregistered and freed from any thread; `T` is `Send`.
+unsafe impl<T: Driver> Send for Registration<T> {}
+
+// SAFETY: `&Registration` only gives `&NetDev<T>`, and `T` is `Sync`.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+/// Settings applied to a device before it is registered.
+pub struct Config<'a> {
+    /// Name or name template (e.g. `c"rnet%d"`).
+    pub name: &'a CStr,
+    /// Number of transmit and receive queues.
+    pub queues: u32,
+    /// Use a random locally administered MAC address.
+    pub random_mac: bool,
+}
+
+impl<T: Driver> Registration<T> {
+    /// Allocates an Ethernet device with `init` as its private data, and registers it.
+    ///
+    /// Takes the RTNL, so it must not be called with the RTNL held.
+    pub fn new(config: Config<'_>, init: impl PinInit<T, Error>) -> Result<Self> {
+        const {
+            assert!(
+                core::mem::align_of::<T>() <= bindings::NETDEV_ALIGN as usize,
+                "the private data needs a larger alignment than netdev_priv() gives"
+            )
+        };
+        let size = i32::try_from(core::mem::size_of::<T>()).map_err(|_| EINVAL)?;
+        // SAFETY: Valid arguments; `ether_setup` is the Ethernet setup function.
+        let dev = unsafe {
+            bindings::alloc_netdev_mqs(
+                size,
+                config.name.as_char_ptr(),
+                bindings::NET_NAME_ENUM as u8,
+                Some(bindings::ether_setup),
+                config.queues,
+                config.queues,
+            )
+        };
+        let dev = NonNull::new(dev).ok_or(ENOMEM)?;
+        let raw = dev.as_ptr();
+        // SAFETY: The private area is sized and aligned for `T` (checked above) and not yet
+        // initialised; on error the initialiser cleans up after itself.
+        if let Err(e) = unsafe { pin_init::raw_try_init(bindings::netdev_priv(raw).cast::<T>(), init) } {
+            // SAFETY: Allocated above and never registered.
+            unsafe { bindings::free_netdev(raw) };
+            return Err(e);
+        }
+        // SAFETY: `raw` is valid and not yet visible to anyone else.
+        unsafe {
+            (*raw).netdev_ops = &Ops::<T>::OPS;
+            if config.random_mac {
+                bindings::eth_hw_addr_random(raw);
+            }
+        }
+        // SAFETY: The device is fully set up.
+        if let Err(e) = to_result(unsafe { bindings::register_netdev(raw) }) {
+            // SAFETY: Not registered: drop the private data, then free the device.
+            unsafe {
+                core::ptr::drop_in_place(bindings::netdev_priv(raw).cast::<T>());
+                bindings::free_netdev(raw);
+            }
+            return Err(e);
+        }
+        // INVARIANT: Allocated with an initialised `T`, `Ops<T>` and registered.
+        Ok(Self {
+            dev,
+            _t: PhantomData,
+        })
+    }
+
+    /// The registered device.
+    pub fn dev(&self) -> &NetDev<T> {
+        // SAFETY: By the type invariant the device is ours, valid and initialised.
+        unsafe { NetDev::from_raw(self.dev.as_ptr()) }
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        let raw = self.dev.as_ptr();
+        // SAFETY: Registered (type invariant). After `unregister_netdev` returns, no callback
+        // runs any more and all references are gone, so the private data can be dropped and the
+        // device freed.
+        unsafe {
+            bindings::unregister_netdev(raw);
+            core::ptr::drop_in_place(bindings::netdev_priv(raw).cast::<T>());
+            bindings::free_netdev(raw);
+        }
+    }
+}
+
+#[macros::kunit_tests(rust_net_netdev)]
+mod tests {
+    use super::*;
+    use crate::net::{
+        notifier::{self, Event, Notify},
+        rtnl::{Rtnl, RtnlGuard},
+    };
+    use crate::sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    };
+
+    #[pin_data]
+    struct TestDev {}
+
+    #[vtable]
+    impl Driver for TestDev {
+        fn start_xmit(_dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+            skb.consume();
+            TxResult::Ok
+        }
+
+        fn get_stats64(_dev: &NetDev<Self>, stats: &mut Stats64) {
+            stats.set_rx(11, 1100);
+            stats.set_tx(22, 2200);
+            stats.set_dropped(3, 4);
+        }
+    }
+
+    /// Counts REGISTER and UNREGISTER events of devices named "rtest*".
+    struct Watch {
+        register: Atomic<u32>,
+        unregister: Atomic<u32>,
+    }
+
+    struct Watcher(Arc<Watch>);
+
+    impl Notify for Watcher {
+        fn notify(&self, rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result {
+            if dev.name(rtnl).to_bytes().starts_with(b"rtest") {
+                match event {
+                    Event::Register => self.0.register.add(1, Relaxed),
+                    Event::Unregister => self.0.unregister.add(1, Relaxed),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn register_stats_unregister() -> Result {
+        let watch = Arc::new(
+            Watch {
+                register: Atomic::new(0),
+                unregister: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let nb = KBox::pin_init(
+            notifier::Registration::new(Watcher(watch.clone())),
+            GFP_KERNEL,
+        )?;
+        let reg = Registration::new(
+            Config {
+                name: c"rtest%d",
+                queues: 2,
+                random_mac: true,
+            },
+            try_pin_init!(TestDev {}),
+        )?;
+        let ifindex = reg.dev().ifindex();
+        assert!(ifindex > 0);
+        assert_eq!(watch.register.load(Relaxed), 1);
+        {
+            let rtnl = RtnlGuard::lock();
+            assert!(reg.dev().name(&rtnl.token()).to_bytes().starts_with(b"rtest"));
+        }
+        let found = Device::get_by_name_init_net(c"rtest0").ok_or(ENODEV)?;
+        assert_eq!(found.ifindex(), ifindex);
+        drop(found);
+
+        let s = reg.dev().stats();
+        assert_eq!((s.rx_packets(), s.tx_packets()), (11, 22));
+        assert_eq!((s.rx_dropped(), s.tx_dropped()), (3, 4));
+
+        drop(reg);
+        assert_eq!(watch.unregister.load(Relaxed), 1);
+        assert!(Device::get_by_name_init_net(c"rtest0").is_none());
+        drop(nb);
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket buffers.
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+
+use crate::{bindings, net::dev::Device};
+use core::{mem::ManuallyDrop, ptr::NonNull};
+
+/// An owned socket buffer (`struct sk_buff`).
+///
+/// Whoever holds an `SkBuff` owns the packet: it is freed when dropped (`kfree_skb()`), and the
+/// consuming methods hand it on, so it can be neither used after it is sent on nor leaked.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid `sk_buff` that this value owns exclusively.
+pub struct SkBuff {
+    ptr: NonNull<bindings::sk_buff>,
+}
+
+// SAFETY: An owned skb may move to, and be freed on, another thread.
+unsafe impl Send for SkBuff {}
+
+/// What happened to a forwarded packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxResult {
+    /// The receiving stack took the packet (`NET_RX_SUCCESS`).
+    Success,
+    /// The packet was dropped (`NET_RX_DROP`), e.g. because the target device is down.
+    Dropped,
+}
+
+impl SkBuff {
+    /// Takes ownership of a raw `sk_buff`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `sk_buff` whose ownership passes to the returned value.
+    #[inline]
+    pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
+        // INVARIANT: The caller hands over ownership of a valid skb.
+        Self { ptr }
+    }
+
+    /// Gives up ownership; the caller becomes responsible for the skb.
+    #[inline]
+    pub fn into_raw(self) -> NonNull<bindings::sk_buff> {
+        ManuallyDrop::new(self).ptr
+    }
+
+    #[inline]
+    fn as_raw(&self) -> *mut bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
+
+    /// The length of the data, in bytes (`skb->len`).
+    #[inline]
+    pub fn len(&self) -> u32 {
+        // SAFETY: The skb is valid and owned by us (type invariant).
+        unsafe { (*self.as_raw()).len }
+    }
+
+    /// Whether the skb holds no data.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The transmit queue the packet was mapped to (`skb_get_queue_mapping()`).
+    #[inline]
+    pub fn queue_mapping(&self) -> u16 {
+        // SAFETY: The skb is valid.
+        unsafe { bindings::skb_get_queue_mapping(self.as_raw()) }
+    }
+
+    /// The packet's protocol (`skb->protocol`), in host byte order, e.g. `ETH_P_IP`.
+    #[inline]
+    pub fn protocol(&self) -> u16 {
+        // SAFETY: The skb is valid.
+        u16::from_be(unsafe { bindings::skb_protocol(self.as_raw(), false) })
+    }
+
+    /// Frees the packet as successfully handled (`dev_consume_skb_any()`), not as a drop.
+    /// Usable in any context.
+    #[inline]
+    pub fn consume(self) {
+        // SAFETY: We own the skb; `into_raw` keeps `Drop` from freeing it again.
+        unsafe {
+            bindings::dev_kfree_skb_any_reason(
+                self.into_raw().as_ptr(),
+                bindings::skb_drop_reason_SKB_CONSUMED,
+            )
+        };
+    }
+
+    /// Frees the packet as dropped (`dev_kfree_skb_any()`); same as dropping it.
+    #[inline]
+    pub fn free(self) {
+        drop(self);
+    }
+
+    /// Hands the packet to `dev`'s receive path as if it had arrived there (`dev_forward_skb()`),
+    /// as veth does. Consumes the skb in every case.
+    pub fn forward(self, dev: &Device) -> RxResult {
+        // SAFETY: `dev` is valid; `dev_forward_skb` takes ownership of the skb whatever it
+        // returns.
+        let ret = unsafe { bindings::dev_forward_skb(dev.as_raw(), self.into_raw().as_ptr()) };
+        if ret == bindings::NET_RX_SUCCESS as i32 {
+            RxResult::Success
+        } else {
+            RxResult::Dropped
+        }
+    }
+}
+
+impl Drop for SkBuff {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: We own the skb (type invariant). Usable in any context, like the data path.
+        unsafe {
+            bindings::dev_kfree_skb_any_reason(
+                self.as_raw(),
+                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            )
+        };
+    }
+}
