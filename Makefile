@@ -1,7 +1,8 @@
 # net_failover in Rust: build, test and bench entry points. See README.md.
 #
 #   make demo     build everything, then one narrated unplug/replug/migrate pass
-#   make check    build everything, then the test suite (KUnit in the guest + QEMU scenarios)
+#   make check    build everything, then the test suite (KUnit in the guest + QEMU scenarios),
+#                 then `make lint` (rustfmt, clippy, checkpatch on our own code)
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON)
 #   make build    host setup, kernels and initramfs for every flavour
 #   make paths    where the staged kernels and modules are
@@ -17,7 +18,7 @@ BENCH_RUNS ?= 3
 BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
 export BENCH_OUT
 
-.PHONY: all build setup kernels paths check bench demo clean distclean
+.PHONY: all build setup kernels paths check lint bench demo clean distclean
 
 all: build
 
@@ -35,6 +36,10 @@ paths:
 check: build
 	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
 		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
+	$(MAKE) lint
+
+lint:
+	@scripts/lint.sh $(firstword $(FLAVOURS))
 
 bench: build
 	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \

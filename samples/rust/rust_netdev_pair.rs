@@ -15,8 +15,8 @@ use kernel::{
     },
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
         aref::ARef,
+        atomic::{Atomic, Relaxed},
         rcu, Arc,
     },
 };
@@ -139,7 +139,11 @@ impl kernel::Module for RustNetdevPair {
         let rtnl = RtnlGuard::lock();
         for (me, other) in [(0, 1), (1, 0)] {
             let peer = ARef::from(&**devs[other].dev());
-            devs[me].dev().data().peer.replace(&rtnl.token(), Some(peer));
+            devs[me]
+                .dev()
+                .data()
+                .peer
+                .replace(&rtnl.token(), Some(peer));
             devs[me].dev().carrier_off();
         }
         drop(rtnl);

@@ -273,9 +273,12 @@ impl<T: Driver> Registration<T> {
         };
         let dev = NonNull::new(dev).ok_or(ENOMEM)?;
         let raw = dev.as_ptr();
+        // SAFETY: `raw` is a valid device.
+        let slot = unsafe { bindings::netdev_priv(raw) }.cast::<T>();
         // SAFETY: The private area is sized and aligned for `T` (checked above) and not yet
         // initialised; on error the initialiser cleans up after itself.
-        if let Err(e) = unsafe { pin_init::raw_try_init(bindings::netdev_priv(raw).cast::<T>(), init) } {
+        let res = unsafe { pin_init::raw_try_init(slot, init) };
+        if let Err(e) = res {
             // SAFETY: Allocated above and never registered.
             unsafe { bindings::free_netdev(raw) };
             return Err(e);
@@ -400,7 +403,11 @@ mod tests {
         assert_eq!(watch.register.load(Relaxed), 1);
         {
             let rtnl = RtnlGuard::lock();
-            assert!(reg.dev().name(&rtnl.token()).to_bytes().starts_with(b"rtest"));
+            assert!(reg
+                .dev()
+                .name(&rtnl.token())
+                .to_bytes()
+                .starts_with(b"rtest"));
         }
         let found = Device::get_by_name_init_net(c"rtest0").ok_or(ENODEV)?;
         assert_eq!(found.ifindex(), ifindex);

@@ -159,7 +159,9 @@ impl<T: Notify> Registration<T> {
         ptr: *mut c_void,
     ) -> crate::ffi::c_int {
         // SAFETY: `nb` is the `nb` field of a live `Registration<T>` (type invariant).
-        let this = unsafe { &*crate::container_of!(nb.cast::<Opaque<bindings::notifier_block>>(), Self, nb) };
+        let this = unsafe {
+            &*crate::container_of!(nb.cast::<Opaque<bindings::notifier_block>>(), Self, nb)
+        };
         // SAFETY: Netdevice notifiers receive a `struct netdev_notifier_info`, whose device is
         // valid for the duration of the call.
         let dev = unsafe { Device::from_raw(bindings::netdev_notifier_info_to_dev(ptr.cast())) };
@@ -175,7 +177,8 @@ impl<T: Notify> Registration<T> {
 /// The C `notifier_from_errno()`: encodes a negative errno as a "stop" result.
 fn notifier_from_errno(err: crate::ffi::c_int) -> crate::ffi::c_int {
     if err != 0 {
-        (bindings::NOTIFY_STOP_MASK as crate::ffi::c_int) | ((bindings::NOTIFY_OK as crate::ffi::c_int) - err)
+        (bindings::NOTIFY_STOP_MASK as crate::ffi::c_int)
+            | ((bindings::NOTIFY_OK as crate::ffi::c_int) - err)
     } else {
         bindings::NOTIFY_OK as crate::ffi::c_int
     }
@@ -258,15 +261,22 @@ mod tests {
 
     #[test]
     fn event_codes() {
-        assert_eq!(Event::from_raw(bindings::netdev_cmd_NETDEV_UP.into()), Event::Up);
+        assert_eq!(
+            Event::from_raw(bindings::netdev_cmd_NETDEV_UP.into()),
+            Event::Up
+        );
         assert_eq!(
             Event::from_raw(bindings::netdev_cmd_NETDEV_NOTIFY_PEERS.into()),
             Event::NotifyPeers
         );
         assert_eq!(Event::from_raw(u64::MAX), Event::Other(u64::MAX));
-        assert_eq!(notifier_from_errno(0), bindings::NOTIFY_OK as crate::ffi::c_int);
+        assert_eq!(
+            notifier_from_errno(0),
+            bindings::NOTIFY_OK as crate::ffi::c_int
+        );
         assert_ne!(
-            notifier_from_errno(EINVAL.to_errno()) & bindings::NOTIFY_STOP_MASK as crate::ffi::c_int,
+            notifier_from_errno(EINVAL.to_errno())
+                & bindings::NOTIFY_STOP_MASK as crate::ffi::c_int,
             0
         );
     }
