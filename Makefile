@@ -1,8 +1,8 @@
 # net_failover in Rust: build, test and bench entry points. See README.md.
 #
 #   make demo     build everything, then one narrated unplug/replug/migrate pass
-#   make check    build everything, then the test suite (KUnit in the guest + QEMU scenarios),
-#                 then `make lint` (rustfmt, clippy, checkpatch on our own code)
+#   make check    build everything, `make lint` (rustfmt, clippy, checkpatch on our own code),
+#                 then the test suite (KUnit in the guest + QEMU scenarios)
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON)
 #   make build    host setup, kernels and initramfs for every flavour
 #   make paths    where the staged kernels and modules are
@@ -34,9 +34,9 @@ paths:
 	@scripts/paths.sh $(FLAVOURS)
 
 check: build
+	@scripts/lint.sh $(firstword $(FLAVOURS))
 	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
 		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
-	$(MAKE) lint
 
 lint:
 	@scripts/lint.sh $(firstword $(FLAVOURS))
