@@ -5,7 +5,8 @@
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use crate::{
-    bindings,
+    bindings, device,
+    error::to_result,
     net::rtnl::Rtnl,
     prelude::*,
     str::CStr,
@@ -108,6 +109,89 @@ impl Device {
         // SAFETY: The device is valid, and `name` is a NUL-terminated array that only changes
         // under the RTNL, which the token proves is held for `'a`.
         unsafe { CStr::from_char_ptr((*self.as_raw()).name.as_ptr()) }
+    }
+
+    /// The hardware address (`dev_addr`); it changes only under the RTNL.
+    pub fn addr<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> &'a [u8] {
+        // SAFETY: The device is valid; `dev_addr` points to `addr_len` bytes that only change
+        // under the RTNL, held for `'a`.
+        unsafe {
+            let d = self.as_raw();
+            core::slice::from_raw_parts((*d).dev_addr, usize::from((*d).addr_len))
+        }
+    }
+
+    /// The permanent hardware address (`perm_addr`), all zero if the device has none (for
+    /// example when its address is random).
+    pub fn perm_addr(&self) -> &[u8] {
+        // SAFETY: The device is valid; `perm_addr` is set before registration and never changes
+        // afterwards, and `addr_len` is at most its size.
+        unsafe {
+            let d = self.as_raw();
+            core::slice::from_raw_parts(
+                (&raw const (*d).perm_addr).cast::<u8>(),
+                usize::from((*d).addr_len),
+            )
+        }
+    }
+
+    /// The features currently enabled (`NETIF_F_*`).
+    pub fn features(&self) -> u64 {
+        // SAFETY: The device is valid; features change under the RTNL, hence the volatile read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).features)) }
+    }
+
+    /// The device's parent, e.g. the PCI or virtio device it drives, if any.
+    pub fn parent(&self) -> Option<&device::Device> {
+        // SAFETY: The device is valid; its parent is set before registration and outlives it.
+        let parent = unsafe { (*self.as_raw()).dev.parent };
+        if parent.is_null() {
+            None
+        } else {
+            // SAFETY: A non-null parent is a valid `struct device`, kept alive by the reference
+            // the net device's own `struct device` holds on it.
+            Some(unsafe { device::Device::from_raw(parent) })
+        }
+    }
+
+    /// Whether the device's parent is a PCI device (`dev_is_pci()`).
+    pub fn parent_is_pci(&self) -> bool {
+        #[cfg(CONFIG_PCI)]
+        {
+            self.parent().is_some_and(|p| {
+                // SAFETY: `p` is a valid device; its bus pointer does not change.
+                let bus = unsafe { (*p.as_raw()).bus };
+                ptr::eq(bus, ptr::addr_of!(bindings::pci_bus_type))
+            })
+        }
+        #[cfg(not(CONFIG_PCI))]
+        false
+    }
+
+    /// Whether `self` and `other` are in the same network namespace.
+    pub fn same_net(&self, other: &Device) -> bool {
+        // SAFETY: Both devices are valid.
+        unsafe { bindings::dev_net(self.as_raw()) == bindings::dev_net(other.as_raw()) }
+    }
+
+    /// Brings the device up (`dev_open()`), as `ip link set up` does.
+    pub fn open(&self, _rtnl: &Rtnl<'_>) -> Result {
+        // SAFETY: The device is valid and the RTNL is held.
+        to_result(unsafe { bindings::dev_open(self.as_raw(), ptr::null_mut()) })
+    }
+
+    /// Brings the device down (`dev_close()`).
+    pub fn close(&self, _rtnl: &Rtnl<'_>) {
+        // SAFETY: The device is valid and the RTNL is held.
+        unsafe { bindings::dev_close(self.as_raw()) };
+    }
+
+    /// Changes the MTU (`dev_set_mtu()`); an MTU outside the device's limits is refused with
+    /// `EINVAL` and nothing changes.
+    pub fn set_mtu(&self, _rtnl: &Rtnl<'_>, mtu: u32) -> Result {
+        let mtu = i32::try_from(mtu).map_err(|_| EINVAL)?;
+        // SAFETY: The device is valid and the RTNL is held.
+        to_result(unsafe { bindings::dev_set_mtu(self.as_raw(), mtu) })
     }
 
     /// The current MTU.

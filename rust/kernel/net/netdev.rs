@@ -417,6 +417,32 @@ mod tests {
         assert_eq!((s.rx_packets(), s.tx_packets()), (11, 22));
         assert_eq!((s.rx_dropped(), s.tx_dropped()), (3, 4));
 
+        // Control-plane operations on a registered device.
+        {
+            let dev = reg.dev();
+            let rtnl = RtnlGuard::lock();
+            let r = rtnl.token();
+            assert!(!dev.is_running());
+            dev.open(&r)?;
+            assert!(dev.is_running() && dev.is_up());
+            assert_eq!(dev.mtu(), 1500);
+            dev.set_mtu(&r, 1400)?;
+            assert_eq!(dev.mtu(), 1400);
+            // Above the maximum: refused, nothing changes.
+            assert_eq!(dev.set_mtu(&r, dev.max_mtu() + 1), Err(EINVAL));
+            assert_eq!(dev.mtu(), 1400);
+            // A random address is locally administered unicast, and not permanent.
+            let addr = dev.addr(&r);
+            assert_eq!(addr.len(), 6);
+            assert!(addr[0] & 0x02 != 0 && addr[0] & 0x01 == 0);
+            assert!(dev.perm_addr().iter().all(|b| *b == 0));
+            assert!(dev.parent().is_none() && !dev.parent_is_pci());
+            let lo = Device::get_by_name_init_net(c"lo").ok_or(ENODEV)?;
+            assert!(dev.same_net(&lo));
+            dev.close(&r);
+            assert!(!dev.is_running());
+        }
+
         drop(reg);
         assert_eq!(watch.unregister.load(Relaxed), 1);
         assert!(Device::get_by_name_init_net(c"rtest0").is_none());
