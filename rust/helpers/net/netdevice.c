@@ -32,6 +32,11 @@ rust_helper_netdev_notifier_info_to_dev(const struct netdev_notifier_info *info)
 	return netdev_notifier_info_to_dev(info);
 }
 
+__rust_helper struct net *rust_helper_dev_net(const struct net_device *dev)
+{
+	return dev_net(dev);
+}
+
 __rust_helper void *rust_helper_netdev_priv(const struct net_device *dev)
 {
 	return netdev_priv(dev);
@@ -50,6 +55,17 @@ __rust_helper void rust_helper_netif_tx_wake_all_queues(struct net_device *dev)
 __rust_helper void rust_helper_eth_hw_addr_random(struct net_device *dev)
 {
 	eth_hw_addr_random(dev);
+}
+
+__rust_helper struct sk_buff *rust_helper_alloc_skb(unsigned int size, gfp_t priority)
+{
+	return alloc_skb(size, priority);
+}
+
+__rust_helper void *rust_helper_skb_put_data(struct sk_buff *skb, const void *data,
+					     unsigned int len)
+{
+	return skb_put_data(skb, data, len);
 }
 
 __rust_helper u16 rust_helper_skb_get_queue_mapping(const struct sk_buff *skb)

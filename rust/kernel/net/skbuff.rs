@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::{bindings, net::dev::Device};
+use crate::{bindings, net::dev::Device, prelude::*};
 use core::{mem::ManuallyDrop, ptr::NonNull};
 
 /// An owned socket buffer (`struct sk_buff`).
@@ -41,6 +41,50 @@ impl SkBuff {
     pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
         // INVARIANT: The caller hands over ownership of a valid skb.
         Self { ptr }
+    }
+
+    /// Allocates a packet and copies `data` into it (`alloc_skb()` + `skb_put_data()`).
+    pub fn from_data(data: &[u8], flags: crate::alloc::Flags) -> Result<Self> {
+        let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
+        // SAFETY: Plain allocation; returns null on failure.
+        let ptr = unsafe { bindings::alloc_skb(len, flags.as_raw()) };
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: A fresh skb with room for `len` bytes; `data` is valid for `len` bytes.
+        unsafe { bindings::skb_put_data(ptr.as_ptr(), data.as_ptr().cast(), len) };
+        // INVARIANT: We own the fresh skb.
+        Ok(Self { ptr })
+    }
+
+    /// Sets `skb->dev`, for a receive handler that hands the frame to another device, or for
+    /// a fresh packet about to be delivered to `dev`.
+    pub(crate) fn set_dev_in_rx(&mut self, dev: &Device) {
+        // SAFETY: The skb is ours. In the receive path the core keeps `dev` alive under RCU while
+        // it processes the frame; `forward` hands the skb to `dev` at once.
+        unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .dev = dev.as_raw()
+        };
+    }
+
+    /// The device the packet is on (`skb->dev`), if any.
+    pub fn dev(&self) -> Option<&Device> {
+        // SAFETY: The skb is valid.
+        let d = unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .dev
+        };
+        if d.is_null() {
+            None
+        } else {
+            // SAFETY: A device set on an skb stays valid while the skb is processed on it.
+            Some(unsafe { Device::from_raw(d) })
+        }
     }
 
     /// Gives up ownership; the caller becomes responsible for the skb.
@@ -102,7 +146,12 @@ impl SkBuff {
 
     /// Hands the packet to `dev`'s receive path as if it had arrived there (`dev_forward_skb()`),
     /// as veth does. Consumes the skb in every case.
-    pub fn forward(self, dev: &Device) -> RxResult {
+    pub fn forward(mut self, dev: &Device) -> RxResult {
+        // `dev_forward_skb` compares the namespaces of the skb's current device and `dev`: a
+        // packet that is on no device yet (a fresh one) starts out on `dev`.
+        if self.dev().is_none() {
+            self.set_dev_in_rx(dev);
+        }
         // SAFETY: `dev` is valid; `dev_forward_skb` takes ownership of the skb whatever it
         // returns.
         let ret = unsafe { bindings::dev_forward_skb(dev.as_raw(), self.into_raw().as_ptr()) };
