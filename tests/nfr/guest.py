@@ -13,7 +13,8 @@ def parse_topo(text):
     devs = {}
     for line in text.splitlines():
         kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
-        if "name" in kv:
+        if "name" in kv and all(kv.get(k, "").isdigit() for k in ("rx", "tx", "mtu")) \
+                and kv.get("flags", "").startswith("0x"):
             kv["lowers"] = [x for x in kv.get("lowers", "").split(",") if x]
             for k in ("rx", "tx", "mtu"):
                 kv[k] = int(kv[k])
