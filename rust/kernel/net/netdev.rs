@@ -15,7 +15,7 @@ use crate::{
     prelude::*,
     str::CStr,
 };
-use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+use core::{marker::PhantomData, mem::ManuallyDrop, ops::Deref, ptr::NonNull};
 
 /// What a driver did with a packet handed to [`Driver::start_xmit`].
 pub enum TxResult {
@@ -100,6 +100,40 @@ pub trait Driver: Sized + Send + Sync {
     /// Transmits a packet (`ndo_start_xmit`). Runs in softirq context with the queue locked.
     fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult;
 
+    /// Picks the transmit queue for `skb` (`ndo_select_queue`); must be below the number of
+    /// transmit queues.
+    fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuff) -> u16 {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Lets the driver restrict the offloads used for `skb` (`ndo_features_check`).
+    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, features: u64) -> u64 {
+        features
+    }
+
+    /// Validates a new MTU (`ndo_change_mtu`), under the RTNL. On success the core's MTU
+    /// becomes `new_mtu`; on error nothing changes.
+    fn change_mtu(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _new_mtu: u32) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The unicast or multicast address lists changed (`ndo_set_rx_mode`). Runs with the
+    /// address list lock held, in atomic context.
+    fn set_rx_mode(_dev: &NetDev<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A VLAN id was added on the device (`ndo_vlan_rx_add_vid`), under the RTNL. `proto` is
+    /// in host byte order (e.g. `ETH_P_8021Q`).
+    fn vlan_rx_add_vid(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _proto: u16, _vid: u16) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A VLAN id was removed from the device (`ndo_vlan_rx_kill_vid`), under the RTNL.
+    fn vlan_rx_kill_vid(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _proto: u16, _vid: u16) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Reports statistics (`ndo_get_stats64`). May run in any context.
     fn get_stats64(_dev: &NetDev<Self>, _stats: &mut Stats64) {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -155,6 +189,36 @@ impl<T: Driver> Ops<T> {
         } else {
             None
         },
+        ndo_select_queue: if T::HAS_SELECT_QUEUE {
+            Some(Self::select_queue)
+        } else {
+            None
+        },
+        ndo_features_check: if T::HAS_FEATURES_CHECK {
+            Some(Self::features_check)
+        } else {
+            None
+        },
+        ndo_change_mtu: if T::HAS_CHANGE_MTU {
+            Some(Self::change_mtu)
+        } else {
+            None
+        },
+        ndo_set_rx_mode: if T::HAS_SET_RX_MODE {
+            Some(Self::set_rx_mode)
+        } else {
+            None
+        },
+        ndo_vlan_rx_add_vid: if T::HAS_VLAN_RX_ADD_VID {
+            Some(Self::vlan_rx_add_vid)
+        } else {
+            None
+        },
+        ndo_vlan_rx_kill_vid: if T::HAS_VLAN_RX_KILL_VID {
+            Some(Self::vlan_rx_kill_vid)
+        } else {
+            None
+        },
         ndo_validate_addr: Some(bindings::eth_validate_addr),
         ndo_set_mac_address: Some(bindings::eth_mac_addr),
         // SAFETY: All-zero is valid for the remaining fields (no callback).
@@ -205,6 +269,108 @@ impl<T: Driver> Ops<T> {
                 bindings::netdev_tx_NETDEV_TX_BUSY
             }
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`] with a valid `skb` it
+    /// keeps owning.
+    unsafe extern "C" fn select_queue(
+        dev: *mut bindings::net_device,
+        skb: *mut bindings::sk_buff,
+        _sb_dev: *mut bindings::net_device,
+    ) -> u16 {
+        // SAFETY: Valid skb; `ManuallyDrop` leaves its ownership with the core.
+        let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) });
+        // SAFETY: `dev` is one of our devices.
+        T::select_queue(unsafe { NetDev::from_raw(dev) }, &skb)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`] with a valid `skb` it
+    /// keeps owning.
+    unsafe extern "C" fn features_check(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+        features: bindings::netdev_features_t,
+    ) -> bindings::netdev_features_t {
+        // SAFETY: Valid skb; `ManuallyDrop` leaves its ownership with the core.
+        let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) });
+        // SAFETY: `dev` is one of our devices.
+        T::features_check(unsafe { NetDev::from_raw(dev) }, &skb, features)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], under the RTNL.
+    unsafe extern "C" fn change_mtu(
+        dev: *mut bindings::net_device,
+        new_mtu: crate::ffi::c_int,
+    ) -> crate::ffi::c_int {
+        from_result(|| {
+            let mtu = u32::try_from(new_mtu).map_err(|_| EINVAL)?;
+            // SAFETY: `ndo_change_mtu` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::change_mtu(unsafe { NetDev::from_raw(dev) }, &rtnl, mtu)?;
+            // SAFETY: `dev` is valid; the core expects the driver to store the new MTU
+            // (`WRITE_ONCE(dev->mtu, new_mtu)`).
+            unsafe { core::ptr::write_volatile(&raw mut (*dev).mtu, mtu) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`].
+    unsafe extern "C" fn set_rx_mode(dev: *mut bindings::net_device) {
+        // SAFETY: `dev` is one of our devices.
+        T::set_rx_mode(unsafe { NetDev::from_raw(dev) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], under the RTNL.
+    unsafe extern "C" fn vlan_rx_add_vid(
+        dev: *mut bindings::net_device,
+        proto: bindings::__be16,
+        vid: u16,
+    ) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `ndo_vlan_rx_add_vid` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::vlan_rx_add_vid(
+                unsafe { NetDev::from_raw(dev) },
+                &rtnl,
+                u16::from_be(proto),
+                vid,
+            )?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], under the RTNL.
+    unsafe extern "C" fn vlan_rx_kill_vid(
+        dev: *mut bindings::net_device,
+        proto: bindings::__be16,
+        vid: u16,
+    ) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `ndo_vlan_rx_kill_vid` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::vlan_rx_kill_vid(
+                unsafe { NetDev::from_raw(dev) },
+                &rtnl,
+                u16::from_be(proto),
+                vid,
+            )?;
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -340,13 +506,36 @@ mod tests {
     };
 
     #[pin_data]
-    struct TestDev {}
+    struct TestDev {
+        rx_mode: Atomic<u32>,
+        sent_on_1: Atomic<u32>,
+    }
 
     #[vtable]
     impl Driver for TestDev {
-        fn start_xmit(_dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+        fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+            if skb.queue_mapping() == 1 && skb.len() == 60 {
+                dev.data().sent_on_1.add(1, Relaxed);
+            }
             skb.consume();
             TxResult::Ok
+        }
+
+        fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuff) -> u16 {
+            1
+        }
+
+        fn change_mtu(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
+            // This device takes even MTUs only.
+            if new_mtu % 2 == 0 {
+                Ok(())
+            } else {
+                Err(EINVAL)
+            }
+        }
+
+        fn set_rx_mode(dev: &NetDev<Self>) {
+            dev.data().rx_mode.add(1, Relaxed);
         }
 
         fn get_stats64(_dev: &NetDev<Self>, stats: &mut Stats64) {
@@ -396,7 +585,10 @@ mod tests {
                 queues: 2,
                 random_mac: true,
             },
-            try_pin_init!(TestDev {}),
+            try_pin_init!(TestDev {
+                rx_mode: Atomic::new(0),
+                sent_on_1: Atomic::new(0),
+            }),
         )?;
         let ifindex = reg.dev().ifindex();
         assert!(ifindex > 0);
@@ -425,8 +617,13 @@ mod tests {
             assert!(!dev.is_running());
             dev.open(&r)?;
             assert!(dev.is_running() && dev.is_up());
+            // Opening programs the address filters.
+            assert!(dev.data().rx_mode.load(Relaxed) > 0);
             assert_eq!(dev.mtu(), 1500);
             dev.set_mtu(&r, 1400)?;
+            assert_eq!(dev.mtu(), 1400);
+            // The driver's change_mtu refuses odd MTUs: nothing changes.
+            assert_eq!(dev.set_mtu(&r, 1401), Err(EINVAL));
             assert_eq!(dev.mtu(), 1400);
             // Above the maximum: refused, nothing changes.
             assert_eq!(dev.set_mtu(&r, dev.max_mtu() + 1), Err(EINVAL));
@@ -439,8 +636,20 @@ mod tests {
             assert!(dev.parent().is_none() && !dev.parent_is_pci());
             let lo = Device::get_by_name_init_net(c"lo").ok_or(ENODEV)?;
             assert!(dev.same_net(&lo));
-            dev.close(&r);
-            assert!(!dev.is_running());
+        }
+        // Transmit through the stack: select_queue picks queue 1, start_xmit sees it there.
+        SkBuff::from_data(&[0u8; 60], GFP_KERNEL)?.transmit(reg.dev())?;
+        for _ in 0..200 {
+            if reg.dev().data().sent_on_1.load(Relaxed) > 0 {
+                break;
+            }
+            crate::time::delay::fsleep(crate::time::Delta::from_millis(5));
+        }
+        assert_eq!(reg.dev().data().sent_on_1.load(Relaxed), 1);
+        {
+            let rtnl = RtnlGuard::lock();
+            reg.dev().close(&rtnl.token());
+            assert!(!reg.dev().is_running());
         }
 
         drop(reg);

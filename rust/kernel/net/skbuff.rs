@@ -5,7 +5,10 @@
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
 use crate::{bindings, net::dev::Device, prelude::*};
-use core::{mem::ManuallyDrop, ptr::NonNull};
+use core::{
+    mem::ManuallyDrop,
+    ptr::{self, NonNull},
+};
 
 /// An owned socket buffer (`struct sk_buff`).
 ///
@@ -56,7 +59,7 @@ impl SkBuff {
     }
 
     /// Sets `skb->dev`, for a receive handler that hands the frame to another device, or for
-    /// a fresh packet about to be delivered to `dev`.
+    /// a packet about to be handed to `dev` (`forward`, `transmit`).
     pub(crate) fn set_dev_in_rx(&mut self, dev: &Device) {
         // SAFETY: The skb is ours. In the receive path the core keeps `dev` alive under RCU while
         // it processes the frame; `forward` hands the skb to `dev` at once.
@@ -159,6 +162,24 @@ impl SkBuff {
             RxResult::Success
         } else {
             RxResult::Dropped
+        }
+    }
+}
+
+impl SkBuff {
+    /// Transmits the packet on `dev` through its queueing discipline (`dev_queue_xmit()`).
+    /// Consumes the skb whatever happens; an error means it was dropped.
+    pub fn transmit(mut self, dev: &Device) -> Result {
+        self.set_dev_in_rx(dev);
+        // SAFETY: The skb is ours and on `dev`, a valid device; `__dev_queue_xmit` takes
+        // ownership in every case.
+        let ret = unsafe { bindings::__dev_queue_xmit(self.into_raw().as_ptr(), ptr::null_mut()) };
+        if ret == bindings::NET_XMIT_SUCCESS as i32 {
+            Ok(())
+        } else if ret < 0 {
+            Err(Error::from_errno(ret))
+        } else {
+            Err(ENOBUFS)
         }
     }
 }
