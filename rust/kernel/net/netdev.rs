@@ -341,12 +341,8 @@ impl<T: Driver> Ops<T> {
             // SAFETY: `ndo_vlan_rx_add_vid` is called with the RTNL held.
             let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
-            T::vlan_rx_add_vid(
-                unsafe { NetDev::from_raw(dev) },
-                &rtnl,
-                u16::from_be(proto),
-                vid,
-            )?;
+            let dev = unsafe { NetDev::from_raw(dev) };
+            T::vlan_rx_add_vid(dev, &rtnl, u16::from_be(proto), vid)?;
             Ok(0)
         })
     }
@@ -363,12 +359,8 @@ impl<T: Driver> Ops<T> {
             // SAFETY: `ndo_vlan_rx_kill_vid` is called with the RTNL held.
             let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
-            T::vlan_rx_kill_vid(
-                unsafe { NetDev::from_raw(dev) },
-                &rtnl,
-                u16::from_be(proto),
-                vid,
-            )?;
+            let dev = unsafe { NetDev::from_raw(dev) };
+            T::vlan_rx_kill_vid(dev, &rtnl, u16::from_be(proto), vid)?;
             Ok(0)
         })
     }
