@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Upper and lower devices: linking a device under a master, as bonding, team and failover do.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use crate::{
+    bindings,
+    error::to_result,
+    net::{dev::Device, rtnl::Rtnl},
+    prelude::*,
+};
+use core::ptr;
+
+/// How a master transmits over its lower devices (`enum netdev_lag_tx_type`), as reported to
+/// userspace and to drivers that offload LAG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LagTxType {
+    /// One active lower device at a time, the others standing by.
+    ActiveBackup,
+    /// Round robin over the lower devices.
+    RoundRobin,
+    /// A hash picks the lower device.
+    Hash,
+}
+
+impl LagTxType {
+    fn as_raw(self) -> bindings::netdev_lag_tx_type {
+        match self {
+            LagTxType::ActiveBackup => bindings::netdev_lag_tx_type_NETDEV_LAG_TX_TYPE_ACTIVEBACKUP,
+            LagTxType::RoundRobin => bindings::netdev_lag_tx_type_NETDEV_LAG_TX_TYPE_ROUNDROBIN,
+            LagTxType::Hash => bindings::netdev_lag_tx_type_NETDEV_LAG_TX_TYPE_HASH,
+        }
+    }
+}
+
+impl Device {
+    /// Links `self` under `master` as its master upper device, with LAG information
+    /// (`netdev_master_upper_dev_link()`). Fails with `EBUSY` if `self` already has a master.
+    pub fn master_upper_link(&self, _rtnl: &Rtnl<'_>, master: &Device, tx: LagTxType) -> Result {
+        let mut info = bindings::netdev_lag_upper_info {
+            tx_type: tx.as_raw(),
+            hash_type: bindings::netdev_lag_hash_NETDEV_LAG_HASH_NONE,
+        };
+        // SAFETY: Both devices are valid and the RTNL is held; `info` is only read during the
+        // call.
+        to_result(unsafe {
+            bindings::netdev_master_upper_dev_link(
+                self.as_raw(),
+                master.as_raw(),
+                ptr::null_mut(),
+                (&raw mut info).cast(),
+                ptr::null_mut(),
+            )
+        })
+    }
+
+    /// Unlinks `self` from its upper device `upper` (`netdev_upper_dev_unlink()`).
+    pub fn upper_unlink(&self, _rtnl: &Rtnl<'_>, upper: &Device) {
+        // SAFETY: Both devices are valid and the RTNL is held.
+        unsafe { bindings::netdev_upper_dev_unlink(self.as_raw(), upper.as_raw()) };
+    }
+
+    /// The device's master upper device, if linked (`netdev_master_upper_dev_get()`).
+    pub fn master_upper<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> Option<&'a Device> {
+        // SAFETY: The device is valid and the RTNL is held.
+        let m = unsafe { bindings::netdev_master_upper_dev_get(self.as_raw()) };
+        if m.is_null() {
+            None
+        } else {
+            // SAFETY: The link, and so the master, cannot go away while the RTNL is held.
+            Some(unsafe { Device::from_raw(m) })
+        }
+    }
+
+    /// Tells the master and LAG-offloading drivers about this lower device's state
+    /// (`netdev_lower_state_changed()`, raising `NETDEV_CHANGELOWERSTATE`).
+    pub fn lower_state_changed(&self, _rtnl: &Rtnl<'_>, link_up: bool, tx_enabled: bool) {
+        // SAFETY: All-zero is a valid `netdev_lag_lower_state_info` (both bits clear).
+        let mut info: bindings::netdev_lag_lower_state_info = unsafe { core::mem::zeroed() };
+        info.set_link_up(link_up.into());
+        info.set_tx_enabled(tx_enabled.into());
+        // SAFETY: The device is valid, the RTNL is held, and `info` is only read during the
+        // call.
+        unsafe { bindings::netdev_lower_state_changed(self.as_raw(), (&raw mut info).cast()) };
+    }
+
+    /// Asks the stack to announce the device's addresses to its peers, e.g. by gratuitous ARP
+    /// and unsolicited neighbour advertisements (`__netdev_notify_peers()`, raising
+    /// `NETDEV_NOTIFY_PEERS`).
+    pub fn notify_peers(&self, _rtnl: &Rtnl<'_>) {
+        // SAFETY: The device is valid and the RTNL is held.
+        unsafe { bindings::__netdev_notify_peers(self.as_raw()) };
+    }
+
+    /// Adds VLAN `vid` of protocol `proto` (host order, e.g. `ETH_P_8021Q`) to the device's
+    /// filter (`vlan_vid_add()`).
+    pub fn vlan_vid_add(&self, _rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
+        // SAFETY: The device is valid and the RTNL is held.
+        to_result(unsafe { bindings::vlan_vid_add(self.as_raw(), proto.to_be(), vid) })
+    }
+
+    /// Removes VLAN `vid` of protocol `proto` from the device's filter (`vlan_vid_del()`).
+    pub fn vlan_vid_del(&self, _rtnl: &Rtnl<'_>, proto: u16, vid: u16) {
+        // SAFETY: The device is valid and the RTNL is held.
+        unsafe { bindings::vlan_vid_del(self.as_raw(), proto.to_be(), vid) };
+    }
+
+    /// Adds to `self` every VLAN id that `by` has (`vlan_vids_add_by_dev()`), as a master does
+    /// for a new lower device.
+    pub fn vlan_vids_add_by_dev(&self, _rtnl: &Rtnl<'_>, by: &Device) -> Result {
+        // SAFETY: Both devices are valid and the RTNL is held.
+        to_result(unsafe { bindings::vlan_vids_add_by_dev(self.as_raw(), by.as_raw()) })
+    }
+
+    /// Removes from `self` every VLAN id that `by` has (`vlan_vids_del_by_dev()`).
+    pub fn vlan_vids_del_by_dev(&self, _rtnl: &Rtnl<'_>, by: &Device) {
+        // SAFETY: Both devices are valid and the RTNL is held.
+        unsafe { bindings::vlan_vids_del_by_dev(self.as_raw(), by.as_raw()) };
+    }
+}
+
+#[macros::kunit_tests(rust_net_upper)]
+mod tests {
+    use super::*;
+    use crate::net::{
+        netdev::{Config, Driver, NetDev, Registration, TxResult},
+        notifier::{self, Event, Notify},
+        rtnl::RtnlGuard,
+        skbuff::SkBuff,
+    };
+    use crate::sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    };
+
+    #[pin_data]
+    struct Plain {}
+
+    #[vtable]
+    impl Driver for Plain {
+        fn start_xmit(_dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+            skb.consume();
+            TxResult::Ok
+        }
+    }
+
+    struct Seen {
+        change_upper: Atomic<u32>,
+        lower_state: Atomic<u32>,
+        notify_peers: Atomic<u32>,
+    }
+
+    struct Watch(Arc<Seen>, i32);
+
+    impl Notify for Watch {
+        fn notify(&self, _rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result {
+            if dev.ifindex() == self.1 {
+                match event {
+                    Event::ChangeUpper => self.0.change_upper.add(1, Relaxed),
+                    Event::ChangeLowerState => self.0.lower_state.add(1, Relaxed),
+                    Event::NotifyPeers => self.0.notify_peers.add(1, Relaxed),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn link_state_unlink() -> Result {
+        let cfg = Config {
+            name: c"rup%d",
+            queues: 1,
+            random_mac: true,
+        };
+        let upper = Registration::new(cfg, try_pin_init!(Plain {}))?;
+        let cfg = Config {
+            name: c"rup%d",
+            queues: 1,
+            random_mac: true,
+        };
+        let lower = Registration::new(cfg, try_pin_init!(Plain {}))?;
+        let seen = Arc::new(
+            Seen {
+                change_upper: Atomic::new(0),
+                lower_state: Atomic::new(0),
+                notify_peers: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        let nb = KBox::pin_init(
+            notifier::Registration::new(Watch(seen.clone(), lower.dev().ifindex())),
+            GFP_KERNEL,
+        )?;
+        {
+            let rtnl = RtnlGuard::lock();
+            let r = rtnl.token();
+            let (u, l) = (&**upper.dev(), &**lower.dev());
+            assert!(l.master_upper(&r).is_none());
+            l.master_upper_link(&r, u, LagTxType::ActiveBackup)?;
+            assert_eq!(l.master_upper(&r).map(|m| m.ifindex()), Some(u.ifindex()));
+            // Linking twice is refused.
+            assert_eq!(
+                l.master_upper_link(&r, u, LagTxType::ActiveBackup),
+                Err(EEXIST)
+            );
+            l.lower_state_changed(&r, true, true);
+            u.open(&r)?;
+            l.open(&r)?;
+            l.notify_peers(&r);
+            l.upper_unlink(&r, u);
+            assert!(l.master_upper(&r).is_none());
+        }
+        assert_eq!(seen.change_upper.load(Relaxed), 2);
+        assert_eq!(seen.lower_state.load(Relaxed), 1);
+        assert_eq!(seen.notify_peers.load(Relaxed), 1);
+        drop(nb);
+        Ok(())
+    }
+}
