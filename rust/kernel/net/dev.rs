@@ -174,6 +174,45 @@ impl Device {
         unsafe { bindings::dev_net(self.as_raw()) == bindings::dev_net(other.as_raw()) }
     }
 
+    /// The private flags (`IFF_*` of `enum netdev_priv_flags`, invisible to userspace).
+    pub fn priv_flags(&self) -> u32 {
+        // SAFETY: The device is valid; the accessor reads the 32-bit `priv_flags` bitfield
+        // through a raw pointer. The flags change under the RTNL.
+        let flags = unsafe {
+            bindings::net_device__bindgen_ty_1__bindgen_ty_1::priv_flags_raw(
+                &raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1,
+            )
+        };
+        // The bitfield is 32 bits wide.
+        flags as u32
+    }
+
+    /// Whether the device is a failover slave (`netif_is_failover_slave()`).
+    pub fn is_failover_slave(&self) -> bool {
+        self.priv_flags() & bindings::netdev_priv_flags_IFF_FAILOVER_SLAVE != 0
+    }
+
+    /// Marks the device as a failover slave, or clears the mark: sets `IFF_FAILOVER_SLAVE` and
+    /// `IFF_NO_ADDRCONF` (the stack then gives it no addresses of its own), as the failover core
+    /// does for the devices it enslaves.
+    pub fn set_failover_slave(&self, _rtnl: &Rtnl<'_>, slave: bool) {
+        let mask = bindings::netdev_priv_flags_IFF_FAILOVER_SLAVE
+            | bindings::netdev_priv_flags_IFF_NO_ADDRCONF;
+        let flags = if slave {
+            self.priv_flags() | mask
+        } else {
+            self.priv_flags() & !mask
+        };
+        // SAFETY: The device is valid and the RTNL, which serialises writers of `priv_flags`,
+        // is held.
+        unsafe {
+            bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_priv_flags_raw(
+                &raw mut (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1,
+                flags as crate::ffi::c_ulong,
+            )
+        };
+    }
+
     /// Brings the device up (`dev_open()`), as `ip link set up` does.
     pub fn open(&self, _rtnl: &Rtnl<'_>) -> Result {
         // SAFETY: The device is valid and the RTNL is held.

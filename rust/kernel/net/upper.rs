@@ -205,6 +205,15 @@ mod tests {
                 l.master_upper_link(&r, u, LagTxType::ActiveBackup),
                 Err(EEXIST)
             );
+            assert!(!l.is_failover_slave());
+            l.set_failover_slave(&r, true);
+            assert!(l.is_failover_slave());
+            assert_ne!(
+                l.priv_flags() & bindings::netdev_priv_flags_IFF_NO_ADDRCONF,
+                0
+            );
+            l.set_failover_slave(&r, false);
+            assert!(!l.is_failover_slave());
             l.lower_state_changed(&r, true, true);
             u.open(&r)?;
             l.open(&r)?;
