@@ -18,8 +18,15 @@ def kunit_guest(request):
     def get(driver):
         if driver not in guests:
             ns = NetNS()
-            g = Guest(ns, driver, name=f"kunit-{driver}", modules="", kunit=True)
-            g.connect_agent()
+            g = None
+            try:
+                g = Guest(ns, driver, name=f"kunit-{driver}", modules="", kunit=True)
+                g.connect_agent()
+            except Exception:
+                if g:
+                    g.stop()
+                ns.close()
+                raise
             guests[driver] = (ns, g)
         return guests[driver][1]
 

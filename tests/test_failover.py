@@ -73,8 +73,9 @@ def test_primary_hidden_until_standby(driver):
     """QEMU keeps the primary hidden until the guest acks STANDBY (i.e. virtio_net binds)."""
     # Bench() waits for a master, so this guest is built by hand.
     ns = NetNS()
-    g = Guest(ns, driver, modules="e1000e,igb")
+    g = None
     try:
+        g = Guest(ns, driver, modules="e1000e,igb")
         g.boot(add_primary=True)
         net = Net(g)
         time.sleep(3)
@@ -88,7 +89,8 @@ def test_primary_hidden_until_standby(driver):
         assert net.features_bit(STANDBY_FEATURE)
         assert r["primary"]["master"] == r["master"]["name"]
     finally:
-        g.stop()
+        if g:
+            g.stop()
         ns.close()
 
 
