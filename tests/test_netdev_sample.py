@@ -73,6 +73,14 @@ def test_pair_passes_traffic(guest):
     assert d1["rx"] == d["tx"] and d["rx"] == d1["tx"], (d, d1)
     assert after0["tx_dropped"] == before0["tx_dropped"]
 
+    # ethtool: driver name, link settings, and -S statistics that match the peer's tx.
+    assert "driver: rust_netdev_pair" in a.check("ethtool -i rpair0")
+    link = a.check("ethtool rpair0")
+    assert "Speed: 10000Mb/s" in link and "Duplex: Full" in link and "Link detected: yes" in link
+    st = a.check("ethtool -S rpair0")
+    peer_tx = stats(a, "rpair1", "peer")["tx"]
+    assert f"peer_tx_packets: {peer_tx}" in st and "peer_tx_dropped: 0" in st, st
+
     # The peer going down takes the carrier away, and nothing gets through.
     a.check("ip -n peer link set rpair1 down")
     assert stats(a, "rpair0")["carrier"] == 0

@@ -8,7 +8,9 @@
 
 use kernel::{
     net::{
-        netdev::{Config, Driver, NetDev, Registration, Stats64, TxResult},
+        netdev::{
+            Config, Driver, DrvInfo, Duplex, LinkKsettings, NetDev, Registration, Stats64, TxResult,
+        },
         rtnl::{Rtnl, RtnlGuard},
         skbuff::{RxResult, SkBuff},
         slot::DeviceSlot,
@@ -93,6 +95,26 @@ impl Driver for PairDev {
             Some(RxResult::Dropped) | None => count.dropped.add(1, Relaxed),
         }
         TxResult::Ok
+    }
+
+    const ETHTOOL_STATS: &'static [&'static CStr] = &[c"peer_tx_packets", c"peer_tx_dropped"];
+
+    fn get_ethtool_stats(dev: &NetDev<Self>, data: &mut [u64]) {
+        let me = dev.data();
+        let peer = &me.shared.dir[1 - me.side];
+        data[0] = peer.packets.load(Relaxed);
+        data[1] = peer.dropped.load(Relaxed);
+    }
+
+    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
+        info.set_driver(c"rust_netdev_pair");
+    }
+
+    fn get_link_ksettings(_dev: &NetDev<Self>, settings: &mut LinkKsettings) -> Result {
+        settings.set_speed(10000);
+        settings.set_duplex(Duplex::Full);
+        settings.set_port_other();
+        Ok(())
     }
 
     fn get_stats64(dev: &NetDev<Self>, stats: &mut Stats64) {

@@ -84,6 +84,69 @@ impl Stats64 {
     }
 }
 
+/// Driver information for `ethtool -i` (`struct ethtool_drvinfo`).
+#[repr(transparent)]
+pub struct DrvInfo(bindings::ethtool_drvinfo);
+
+fn copy_cstr(dst: &mut [crate::ffi::c_char], src: &CStr) {
+    let src = src.to_bytes();
+    let n = src.len().min(dst.len().saturating_sub(1));
+    for (d, s) in dst.iter_mut().zip(&src[..n]) {
+        *d = *s as crate::ffi::c_char;
+    }
+    if let Some(end) = dst.get_mut(n) {
+        *end = 0;
+    }
+}
+
+impl DrvInfo {
+    /// Sets the driver name (truncated to fit).
+    pub fn set_driver(&mut self, name: &CStr) {
+        copy_cstr(&mut self.0.driver, name);
+    }
+
+    /// Sets the bus address of the device (truncated to fit).
+    pub fn set_bus_info(&mut self, bus: &CStr) {
+        copy_cstr(&mut self.0.bus_info, bus);
+    }
+}
+
+/// Duplex mode of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duplex {
+    /// Half duplex.
+    Half,
+    /// Full duplex.
+    Full,
+    /// Not known.
+    Unknown,
+}
+
+/// Link settings for `ethtool <dev>` (`struct ethtool_link_ksettings`).
+#[repr(transparent)]
+pub struct LinkKsettings(bindings::ethtool_link_ksettings);
+
+impl LinkKsettings {
+    /// Sets the speed in Mb/s (`SPEED_UNKNOWN` if not known).
+    pub fn set_speed(&mut self, mbps: u32) {
+        self.0.base.speed = mbps;
+    }
+
+    /// Sets the duplex mode.
+    pub fn set_duplex(&mut self, duplex: Duplex) {
+        self.0.base.duplex = match duplex {
+            Duplex::Half => bindings::DUPLEX_HALF,
+            Duplex::Full => bindings::DUPLEX_FULL,
+            Duplex::Unknown => bindings::DUPLEX_UNKNOWN,
+        } as u8;
+    }
+
+    /// Sets the port type to "other" (`PORT_OTHER`), as virtual devices report.
+    pub fn set_port_other(&mut self) {
+        self.0.base.port = bindings::PORT_OTHER as u8;
+    }
+}
+
 /// A network device driver, implemented by the type of its devices' private data.
 #[vtable]
 pub trait Driver: Sized + Send + Sync {
@@ -131,6 +194,25 @@ pub trait Driver: Sized + Send + Sync {
 
     /// A VLAN id was removed from the device (`ndo_vlan_rx_kill_vid`), under the RTNL.
     fn vlan_rx_kill_vid(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _proto: u16, _vid: u16) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Names of the driver's `ethtool -S` statistics, in the order [`Driver::get_ethtool_stats`]
+    /// fills them in. Each must be shorter than `ETH_GSTRING_LEN` (32) bytes.
+    const ETHTOOL_STATS: &'static [&'static CStr] = &[];
+
+    /// Fills in the values of [`Driver::ETHTOOL_STATS`]; `data` has one slot per name.
+    fn get_ethtool_stats(_dev: &NetDev<Self>, _data: &mut [u64]) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports the driver's name and the device's bus address (`ethtool -i`).
+    fn get_drvinfo(_dev: &NetDev<Self>, _info: &mut DrvInfo) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports the link settings (`ethtool <dev>`), under the RTNL.
+    fn get_link_ksettings(_dev: &NetDev<Self>, _settings: &mut LinkKsettings) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -379,6 +461,118 @@ impl<T: Driver> Ops<T> {
     }
 }
 
+struct EthOps<T>(PhantomData<T>);
+
+impl<T: Driver> EthOps<T> {
+    const OPS: bindings::ethtool_ops = bindings::ethtool_ops {
+        get_drvinfo: if T::HAS_GET_DRVINFO {
+            Some(Self::get_drvinfo)
+        } else {
+            None
+        },
+        get_link: Some(bindings::ethtool_op_get_link),
+        get_link_ksettings: if T::HAS_GET_LINK_KSETTINGS {
+            Some(Self::get_link_ksettings)
+        } else {
+            None
+        },
+        get_sset_count: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_sset_count)
+        } else {
+            None
+        },
+        get_strings: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_strings)
+        } else {
+            None
+        },
+        get_ethtool_stats: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_ethtool_stats)
+        } else {
+            None
+        },
+        // SAFETY: All-zero is valid for the remaining fields (no callback, no capability).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with a valid `info`.
+    unsafe extern "C" fn get_drvinfo(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_drvinfo,
+    ) {
+        // SAFETY: `info` is valid and ours for the call; `DrvInfo` is transparent.
+        let info = unsafe { &mut *info.cast::<DrvInfo>() };
+        // SAFETY: `dev` is one of our devices.
+        T::get_drvinfo(unsafe { NetDev::from_raw(dev) }, info);
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with valid `ks`, under the RTNL.
+    unsafe extern "C" fn get_link_ksettings(
+        dev: *mut bindings::net_device,
+        ks: *mut bindings::ethtool_link_ksettings,
+    ) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `ks` is valid and ours for the call; `LinkKsettings` is transparent.
+            let ks = unsafe { &mut *ks.cast::<LinkKsettings>() };
+            // SAFETY: `dev` is one of our devices.
+            T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, ks)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`].
+    unsafe extern "C" fn get_sset_count(
+        _dev: *mut bindings::net_device,
+        sset: crate::ffi::c_int,
+    ) -> crate::ffi::c_int {
+        if sset == bindings::ethtool_stringset_ETH_SS_STATS as crate::ffi::c_int {
+            T::ETHTOOL_STATS.len() as crate::ffi::c_int
+        } else {
+            EOPNOTSUPP.to_errno()
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool with `data` sized by our `get_sset_count` for `sset`.
+    unsafe extern "C" fn get_strings(_dev: *mut bindings::net_device, sset: u32, data: *mut u8) {
+        if sset != bindings::ethtool_stringset_ETH_SS_STATS {
+            return;
+        }
+        let len = bindings::ETH_GSTRING_LEN as usize;
+        // SAFETY: ethtool allocated `ETH_GSTRING_LEN` bytes per string we reported.
+        let buf = unsafe { core::slice::from_raw_parts_mut(data, len * T::ETHTOOL_STATS.len()) };
+        for (slot, name) in buf.chunks_exact_mut(len).zip(T::ETHTOOL_STATS) {
+            let name = name.to_bytes();
+            let n = name.len().min(len - 1);
+            slot[..n].copy_from_slice(&name[..n]);
+            slot[n..].fill(0);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with `data` holding one `u64` per
+    /// statistic we reported.
+    unsafe extern "C" fn get_ethtool_stats(
+        dev: *mut bindings::net_device,
+        _stats: *mut bindings::ethtool_stats,
+        data: *mut u64,
+    ) {
+        // SAFETY: ethtool allocated one `u64` per statistic we reported.
+        let data = unsafe { core::slice::from_raw_parts_mut(data, T::ETHTOOL_STATS.len()) };
+        data.fill(0);
+        // SAFETY: `dev` is one of our devices.
+        T::get_ethtool_stats(unsafe { NetDev::from_raw(dev) }, data);
+    }
+}
+
 /// A registered Ethernet device driven by `T`; unregistered and freed on drop.
 ///
 /// # Invariants
@@ -444,6 +638,7 @@ impl<T: Driver> Registration<T> {
         // SAFETY: `raw` is valid and not yet visible to anyone else.
         unsafe {
             (*raw).netdev_ops = &Ops::<T>::OPS;
+            (*raw).ethtool_ops = &EthOps::<T>::OPS;
             if config.random_mac {
                 bindings::eth_hw_addr_random(raw);
             }
