@@ -11,11 +11,7 @@ FRAG=$NFR_ROOT/scripts/config/$FLAVOUR.config
 
 O=$NFR_BUILD/$FLAVOUR
 STAGE=$NFR_STAGE/$FLAVOUR
-JOBS=${NFR_JOBS:-$(nproc)}
-KMAKE=(make -C "$NFR_TREE" O="$O" -j"$JOBS" -s
-	CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc
-	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc
-	BINDGEN="$NFR_CACHE/cargo/bin/bindgen" RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver)
+KMAKE=(nfr_kmake "$O")
 
 "$NFR_ROOT/scripts/prepare-tree.sh"
 mkdir -p "$O"

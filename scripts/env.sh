@@ -29,5 +29,17 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 # Same absolute tree path for every clone, so ccache hits across clones.
 export CCACHE_NOHASHDIR=1
 
+# `make` in the work tree for build directory $1, with the project's toolchain (ccache'd gcc,
+# Debian's Rust, the pinned bindgen). Further arguments go to make.
+nfr_kmake() {
+	local o=$1
+	shift
+	make -C "$NFR_TREE" O="$o" -s -j"${NFR_JOBS:-$(nproc)}" \
+		CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc \
+		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
+		BINDGEN="$NFR_CACHE/cargo/bin/bindgen" RUSTFMT=/usr/bin/rustfmt \
+		CLIPPY_DRIVER=/usr/bin/clippy-driver "$@"
+}
+
 nfr_log() { printf '\033[1m[nfr]\033[0m %s\n' "$*" >&2; }
 nfr_die() { printf '\033[31m[nfr] error:\033[0m %s\n' "$*" >&2; exit 1; }

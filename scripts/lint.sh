@@ -20,12 +20,10 @@ if [ ${#RS[@]} -gt 0 ]; then
 	nfr_log "[lint] rustfmt: ${#RS[@]} files"
 	/usr/bin/rustfmt --config-path "$NFR_TREE/.rustfmt.toml" --edition 2021 --check "${RS[@]}" || fail=1
 fi
-make -s -C "$NFR_TREE" O="$O" RUSTFMT=/usr/bin/rustfmt rustfmtcheck || fail=1
+nfr_kmake "$O" rustfmtcheck || fail=1
 
 nfr_log "[lint] clippy (make CLIPPY=1)"
-make -s -C "$NFR_TREE" O="$O" -j"$(nproc)" CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc \
-	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
-	BINDGEN="$NFR_CACHE/cargo/bin/bindgen" CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
+nfr_kmake "$O" CLIPPY=1 \
 	bzImage modules >"$O/clippy.log" 2>&1 || { tail -30 "$O/clippy.log"; fail=1; }
 ours=$(printf '%s\n' "${RS[@]}" | sed 's@^@src/tree/@' | paste -sd'|')
 if [ -n "$ours" ] && grep -A12 '^warning' "$O/clippy.log" | grep -E -- "--> .*($ours)" >/dev/null; then
