@@ -87,8 +87,3 @@ class PingPair:
             self.host.kill()
             self.host.wait()
 
-
-def ping_ok(net, count=20, dst=config.PEER_IP4, ns=None, src_ip=config.GUEST_IP4):
-    """Quick check: guest->peer ping with `count` packets at 100 pps; returns parsed result."""
-    rc, out = net.run(f"ping -D -n -i {INTERVAL} -c {count} -W 2 {dst}", timeout=60)
-    return parse_ping(out)

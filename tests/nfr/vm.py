@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -94,7 +93,6 @@ class Guest:
         self.console = self.dir / "console.log"
         self.tap_standby = ns.add_tap()
         self.tap_primary = ns.add_tap()
-        self.primary_present = False
         self.proc = None
         self.qmp = None
         self.agent = None
@@ -124,9 +122,8 @@ class Guest:
         if incoming_port is not None:
             # The migration target is configured with the primary; QEMU keeps it hidden and
             # plugs it once the incoming virtio-net state shows STANDBY negotiated.
-            args += ["-device", self._primary_spec(primary_model),
-                     "-incoming", f"tcp:127.0.0.1:{incoming_port}"]
-            self.primary_present = True
+            spec = ",".join(f"{k}={v}" for k, v in self._primary_props(primary_model).items())
+            args += ["-device", spec, "-incoming", f"tcp:127.0.0.1:{incoming_port}"]
         self.args = args
         self.proc = subprocess.Popen(ns.exec_args(*args), stdin=subprocess.DEVNULL,
                                      stdout=open(self.dir / "qemu.out", "w"),
@@ -169,12 +166,6 @@ class Guest:
             self.add_primary()
         return self.connect_agent(timeout)
 
-    def pid(self):
-        try:
-            return int((self.dir / "qemu.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
     def stop(self):
         """Quit QEMU (QMP, then SIGKILL of our own pid) and remove its files."""
         if self.agent:
@@ -189,11 +180,8 @@ class Guest:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                pid = self.pid() or self.proc.pid
-                if pid == self.proc.pid:
-                    os.kill(pid, signal.SIGKILL)
-                else:
-                    self.proc.kill()
+                # `ip netns exec` execs QEMU, so this pid (also in qemu.pid) is QEMU's own.
+                self.proc.kill()
                 self.proc.wait()
         if self.qmp:
             try:
@@ -210,16 +198,15 @@ class Guest:
 
     # --- QMP helpers ---------------------------------------------------------------------
 
-    def _primary_spec(self, model):
-        return (f"{model},netdev=hn1,id={PRIMARY_ID},mac={config.FAILOVER_MAC},bus=rp1,"
-                f"failover_pair_id={STANDBY_ID},romfile=")
+    @staticmethod
+    def _primary_props(model):
+        """The primary's device properties, for -device and for QMP device_add alike."""
+        return {"driver": model, "netdev": "hn1", "id": PRIMARY_ID, "mac": config.FAILOVER_MAC,
+                "bus": "rp1", "failover_pair_id": STANDBY_ID, "romfile": ""}
 
     def add_primary(self, model=None):
-        model = model or self.primary_model
-        self.primary_model = model
-        self.qmp.cmd("device_add", driver=model, netdev="hn1", id=PRIMARY_ID,
-                     mac=config.FAILOVER_MAC, bus="rp1", failover_pair_id=STANDBY_ID, romfile="")
-        self.primary_present = True
+        self.primary_model = model or self.primary_model
+        self.qmp.cmd("device_add", **self._primary_props(self.primary_model))
 
     def del_primary(self, timeout=30):
         """device_del the primary and wait for DEVICE_DELETED (the guest let it go)."""
@@ -228,7 +215,6 @@ class Guest:
         t0 = time.monotonic()
         self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == PRIMARY_ID,
                         timeout)
-        self.primary_present = False
         return time.monotonic() - t0
 
     def wait_event(self, name, match=lambda e: True, timeout=30):
@@ -258,11 +244,6 @@ class Guest:
             walk(bus["devices"])
         return ids
 
-    def console_text(self):
-        try:
-            return self.console.read_text(errors="replace")
-        except OSError:
-            return ""
 
 
 def _workdir():
