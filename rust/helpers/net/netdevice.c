@@ -3,6 +3,7 @@
 #include <linux/etherdevice.h>
 #include <linux/if_vlan.h>
 #include <linux/netdevice.h>
+#include <linux/notifier.h>
 
 #ifdef CONFIG_NET
 
@@ -30,6 +31,11 @@ __rust_helper struct net_device *
 rust_helper_netdev_notifier_info_to_dev(const struct netdev_notifier_info *info)
 {
 	return netdev_notifier_info_to_dev(info);
+}
+
+__rust_helper int rust_helper_notifier_from_errno(int err)
+{
+	return notifier_from_errno(err);
 }
 
 __rust_helper struct net *rust_helper_dev_net(const struct net_device *dev)

@@ -158,11 +158,8 @@ impl Device {
     pub fn parent_is_pci(&self) -> bool {
         #[cfg(CONFIG_PCI)]
         {
-            self.parent().is_some_and(|p| {
-                // SAFETY: `p` is a valid device; its bus pointer does not change.
-                let bus = unsafe { (*p.as_raw()).bus };
-                ptr::eq(bus, ptr::addr_of!(bindings::pci_bus_type))
-            })
+            self.parent()
+                .is_some_and(|p| <&crate::pci::Device>::try_from(p).is_ok())
         }
         #[cfg(not(CONFIG_PCI))]
         false

@@ -15,7 +15,7 @@ use crate::{
     prelude::*,
     str::CStr,
 };
-use core::{marker::PhantomData, mem::ManuallyDrop, ops::Deref, ptr::NonNull};
+use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 
 /// What a driver did with a packet handed to [`Driver::start_xmit`].
 pub enum TxResult {
@@ -170,8 +170,8 @@ pub trait Driver: Sized + Send + Sync {
     }
 
     /// Lets the driver restrict the offloads used for `skb` (`ndo_features_check`).
-    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, features: u64) -> u64 {
-        features
+    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, _features: u64) -> u64 {
+        build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Validates a new MTU (`ndo_change_mtu`), under the RTNL. On success the core's MTU
@@ -362,8 +362,8 @@ impl<T: Driver> Ops<T> {
         skb: *mut bindings::sk_buff,
         _sb_dev: *mut bindings::net_device,
     ) -> u16 {
-        // SAFETY: Valid skb; `ManuallyDrop` leaves its ownership with the core.
-        let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) });
+        // SAFETY: The core passes a valid skb and keeps owning it.
+        let skb = unsafe { SkBuff::borrow_raw(skb) };
         // SAFETY: `dev` is one of our devices.
         T::select_queue(unsafe { NetDev::from_raw(dev) }, &skb)
     }
@@ -377,8 +377,8 @@ impl<T: Driver> Ops<T> {
         dev: *mut bindings::net_device,
         features: bindings::netdev_features_t,
     ) -> bindings::netdev_features_t {
-        // SAFETY: Valid skb; `ManuallyDrop` leaves its ownership with the core.
-        let skb = ManuallyDrop::new(unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) });
+        // SAFETY: The core passes a valid skb and keeps owning it.
+        let skb = unsafe { SkBuff::borrow_raw(skb) };
         // SAFETY: `dev` is one of our devices.
         T::features_check(unsafe { NetDev::from_raw(dev) }, &skb, features)
     }

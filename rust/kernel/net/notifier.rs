@@ -174,14 +174,10 @@ impl<T: Notify> Registration<T> {
     }
 }
 
-/// The C `notifier_from_errno()`: encodes a negative errno as a "stop" result.
+/// Encodes a negative errno as a "stop" result (`notifier_from_errno()`).
 fn notifier_from_errno(err: crate::ffi::c_int) -> crate::ffi::c_int {
-    if err != 0 {
-        (bindings::NOTIFY_STOP_MASK as crate::ffi::c_int)
-            | ((bindings::NOTIFY_OK as crate::ffi::c_int) - err)
-    } else {
-        bindings::NOTIFY_OK as crate::ffi::c_int
-    }
+    // SAFETY: Pure arithmetic on its argument.
+    unsafe { bindings::notifier_from_errno(err) }
 }
 
 #[pinned_drop]

@@ -120,7 +120,7 @@ impl<T: RxHandler> Registration<T> {
         let rcu = rcu::read_lock();
         let (skb, res) = match data.handle(&rcu, skb) {
             RxAction::Another(mut skb, dev) => {
-                skb.set_dev_in_rx(dev);
+                skb.set_dev(dev);
                 (Some(skb), bindings::rx_handler_result_RX_HANDLER_ANOTHER)
             }
             RxAction::Exact(skb) => (Some(skb), bindings::rx_handler_result_RX_HANDLER_EXACT),

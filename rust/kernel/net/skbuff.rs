@@ -58,30 +58,43 @@ impl SkBuff {
         Ok(Self { ptr })
     }
 
+    /// Lends a raw `sk_buff` that the caller keeps owning, e.g. to a callback that may only
+    /// look at it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `sk_buff` for as long as the returned value is used.
+    #[inline]
+    pub(crate) unsafe fn borrow_raw(ptr: *mut bindings::sk_buff) -> ManuallyDrop<Self> {
+        // SAFETY: Valid per the caller; `ManuallyDrop` leaves ownership with the caller.
+        ManuallyDrop::new(unsafe { Self::from_raw(NonNull::new_unchecked(ptr)) })
+    }
+
+    /// `&raw mut skb->dev` (inside anonymous unions, hence the bindgen path).
+    #[inline]
+    fn dev_field(&self) -> *mut *mut bindings::net_device {
+        // SAFETY: The skb is valid (type invariant); only the field's address is taken.
+        unsafe {
+            &raw mut (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .dev
+        }
+    }
+
     /// Sets `skb->dev`, for a receive handler that hands the frame to another device, or for
     /// a packet about to be handed to `dev` (`forward`, `transmit`).
-    pub(crate) fn set_dev_in_rx(&mut self, dev: &Device) {
+    pub(crate) fn set_dev(&mut self, dev: &Device) {
         // SAFETY: The skb is ours. In the receive path the core keeps `dev` alive under RCU while
-        // it processes the frame; `forward` hands the skb to `dev` at once.
-        unsafe {
-            (*self.as_raw())
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .dev = dev.as_raw()
-        };
+        // it processes the frame; `forward` and `transmit` hand the skb to `dev` at once.
+        unsafe { *self.dev_field() = dev.as_raw() };
     }
 
     /// The device the packet is on (`skb->dev`), if any.
     pub fn dev(&self) -> Option<&Device> {
         // SAFETY: The skb is valid.
-        let d = unsafe {
-            (*self.as_raw())
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .dev
-        };
+        let d = unsafe { *self.dev_field() };
         if d.is_null() {
             None
         } else {
@@ -153,7 +166,7 @@ impl SkBuff {
         // `dev_forward_skb` compares the namespaces of the skb's current device and `dev`: a
         // packet that is on no device yet (a fresh one) starts out on `dev`.
         if self.dev().is_none() {
-            self.set_dev_in_rx(dev);
+            self.set_dev(dev);
         }
         // SAFETY: `dev` is valid; `dev_forward_skb` takes ownership of the skb whatever it
         // returns.
@@ -164,13 +177,11 @@ impl SkBuff {
             RxResult::Dropped
         }
     }
-}
 
-impl SkBuff {
     /// Transmits the packet on `dev` through its queueing discipline (`dev_queue_xmit()`).
     /// Consumes the skb whatever happens; an error means it was dropped.
     pub fn transmit(mut self, dev: &Device) -> Result {
-        self.set_dev_in_rx(dev);
+        self.set_dev(dev);
         // SAFETY: The skb is ours and on `dev`, a valid device; `__dev_queue_xmit` takes
         // ownership in every case.
         let ret = unsafe { bindings::__dev_queue_xmit(self.into_raw().as_ptr(), ptr::null_mut()) };

@@ -54,22 +54,31 @@ impl DeviceSlot {
         }
     }
 
+    /// # Safety
+    ///
+    /// The caller must keep the slot's current device alive for `'a` (RCU or the RTNL).
+    #[inline]
+    unsafe fn load<'a>(&self) -> Option<&'a Device> {
+        // Acquire pairs with the Release in `replace` (`rcu_dereference()`/`rcu_assign_pointer()`).
+        let p = self.ptr.load(Acquire);
+        // SAFETY: A non-null pointer carries a reference owned by the slot (type invariant),
+        // kept alive for `'a` by the caller.
+        NonNull::new(p).map(|p| unsafe { Device::from_raw(p.as_ptr()) })
+    }
+
     /// The device in the slot, for the duration of an RCU read-side section.
     #[inline]
     pub fn get<'a>(&self, _rcu: &'a rcu::Guard) -> Option<&'a Device> {
-        // Acquire pairs with the Release in `replace` (`rcu_dereference()`/`rcu_assign_pointer()`).
-        let p = self.ptr.load(Acquire);
-        // SAFETY: A non-null pointer carries a reference owned by the slot (type invariant); it
-        // is released only after a grace period that cannot end while `_rcu` is held.
-        NonNull::new(p).map(|p| unsafe { Device::from_raw(p.as_ptr()) })
+        // SAFETY: The slot's reference is released only after a grace period, which cannot end
+        // while `_rcu` is held.
+        unsafe { self.load() }
     }
 
     /// The device in the slot; stable while the RTNL, which serialises writers, is held.
     #[inline]
     pub fn get_rtnl<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> Option<&'a Device> {
-        let p = self.ptr.load(Acquire);
         // SAFETY: Only writers change the slot, and they need the RTNL, held for `'a`.
-        NonNull::new(p).map(|p| unsafe { Device::from_raw(p.as_ptr()) })
+        unsafe { self.load() }
     }
 
     /// Whether the slot holds a device.
