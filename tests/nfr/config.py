@@ -42,3 +42,12 @@ def stage(flavour):
     if not kernel.exists() or not initrd.exists():
         raise FileNotFoundError(f"flavour {flavour!r} is not built: run `make build`")
     return kernel, initrd
+
+
+def staged_module(flavour, name):
+    """Path of module `name` (dashes and underscores alike) in a flavour's staged modules, or None."""
+    want = name.replace("-", "_")
+    for ko in (STAGE / flavour / "lib" / "modules").glob("*/kernel/**/*.ko*"):
+        if ko.name.split(".ko")[0].replace("-", "_") == want:
+            return ko
+    return None

@@ -1,5 +1,7 @@
 """The guest's view of the failover group, read through the agent."""
 
+import json
+import re
 import time
 
 from . import config
@@ -7,6 +9,16 @@ from . import config
 PRIMARY_DRIVERS = ("e1000e", "igb")
 # The master reports this driver name in ethtool -i, C and Rust alike (userspace identity).
 MASTER_DRIVER = "net_failover"
+# The module that creates the master, per driver flavour (virtio_net depends on it). The Rust
+# flavour is expected to keep the C module's name; if it does not, this is the one place to change.
+FAILOVER_MODULES = {"c": "net_failover", "rust": "net_failover"}
+# Kernel log lines that mean something went wrong, whatever the scenario.
+KERNEL_PROBLEMS = re.compile(r"WARNING:|\bBUG\b|Oops|Call Trace|general protection fault|"
+                             r"refcount_t|unregister_netdevice: waiting|UBSAN|KASAN")
+
+
+def failover_module(flavour):
+    return FAILOVER_MODULES[flavour]
 
 
 def parse_topo(text):
@@ -92,6 +104,24 @@ class Net:
         self.sh(f"ip link set {m} up && ip addr add {config.GUEST_IP4}/{config.PREFIX4} dev {m} && "
                 f"ip -6 addr add {config.GUEST_IP6}/64 dev {m} nodad")
         return m
+
+    def dmesg(self):
+        return self.sh("dmesg")
+
+    def kernel_problems(self):
+        """Kernel log lines that report a warning, BUG, oops or refcount trouble."""
+        return [line for line in self.dmesg().splitlines() if KERNEL_PROBLEMS.search(line)]
+
+    def link(self, dev, netns=None):
+        """`ip -d -j link show` of one device (in guest namespace `netns`), or None if absent."""
+        n = f"-n {netns} " if netns else ""
+        rc, out = self.run(f"ip {n}-d -s -j link show dev {dev}")
+        return json.loads(out)[0] if rc == 0 else None
+
+    def has_link_local(self, dev, netns=None):
+        """Does `dev` have an IPv6 link-local address? A failover slave is IFF_NO_ADDRCONF: none."""
+        n = f"-n {netns} " if netns else ""
+        return "fe80::" in self.sh(f"ip {n}-6 addr show dev {dev}")
 
     def counters(self):
         """{role: (rx_packets, tx_packets)} for the failover group."""

@@ -210,10 +210,14 @@ class Guest:
 
     def del_primary(self, timeout=30):
         """device_del the primary and wait for DEVICE_DELETED (the guest let it go)."""
+        return self.del_device(PRIMARY_ID, timeout)
+
+    def del_device(self, dev_id, timeout=30):
+        """device_del `dev_id` and wait for its DEVICE_DELETED; -> seconds it took."""
         self.qmp.clear_events()
-        self.qmp.cmd("device_del", id=PRIMARY_ID)
+        self.qmp.cmd("device_del", id=dev_id)
         t0 = time.monotonic()
-        self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == PRIMARY_ID,
+        self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == dev_id,
                         timeout)
         return time.monotonic() - t0
 
