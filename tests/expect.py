@@ -17,6 +17,9 @@ KNOWN_GAPS = {
                         "replug_loss (BASELINE.md, 7.3: 166-174 packets vs 30-79 ms downtime)",
         "flap_rx": "C net_failover returns RX_HANDLER_EXACT for standby frames whenever a primary "
                    "is registered, even with its link down, so the master receives nothing",
+        "netns_enslave": "C failover matches slaves by permanent MAC in every network namespace "
+                         "(failover_get_bymac, net_failover_slave_pre_register): a primary moved "
+                         "to another netns is enslaved again there, across namespaces",
     },
 }
 
