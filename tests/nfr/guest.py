@@ -14,7 +14,8 @@ MASTER_DRIVER = "net_failover"
 FAILOVER_MODULES = {"c": "net_failover", "rust": "net_failover"}
 # Kernel log lines that mean something went wrong, whatever the scenario.
 KERNEL_PROBLEMS = re.compile(r"WARNING:|\bBUG\b|Oops|Call Trace|general protection fault|"
-                             r"refcount_t|unregister_netdevice: waiting|UBSAN|KASAN")
+                             r"refcount_t|unregister_netdevice: waiting|UBSAN|KASAN|"
+                             r"has \d+/\d+ users at|reference already released")  # ref_tracker
 
 
 def failover_module(flavour):
