@@ -8,6 +8,7 @@
 
 use kernel::{
     net::{
+        dev::DeviceRef,
         netdev::{
             Config, Driver, DrvInfo, Duplex, LinkKsettings, NetDev, Registration, Stats64, TxResult,
         },
@@ -17,7 +18,6 @@ use kernel::{
     },
     prelude::*,
     sync::{
-        aref::ARef,
         atomic::{Atomic, Relaxed},
         rcu, Arc,
     },
@@ -106,11 +106,20 @@ impl Driver for PairDev {
         data[1] = peer.dropped.load(Relaxed);
     }
 
+    fn set_mac_address(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _addr: &[u8; 6]) -> Result {
+        // Any valid unicast address will do.
+        Ok(())
+    }
+
     fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
         info.set_driver(c"rust_netdev_pair");
     }
 
-    fn get_link_ksettings(_dev: &NetDev<Self>, settings: &mut LinkKsettings) -> Result {
+    fn get_link_ksettings(
+        _dev: &NetDev<Self>,
+        _rtnl: &Rtnl<'_>,
+        settings: &mut LinkKsettings,
+    ) -> Result {
         settings.set_speed(10000);
         settings.set_duplex(Duplex::Full);
         settings.set_port_other();
@@ -135,11 +144,7 @@ impl RustNetdevPair {
     fn side(side: usize, shared: &Arc<Shared>) -> Result<Registration<PairDev>> {
         let name = if side == 0 { c"rpair0" } else { c"rpair1" };
         Registration::new(
-            Config {
-                name,
-                queues: 1,
-                random_mac: true,
-            },
+            Config::new(name).random_addr(),
             try_pin_init!(PairDev {
                 side,
                 shared: shared.clone(),
@@ -160,7 +165,7 @@ impl kernel::Module for RustNetdevPair {
         let devs = [Self::side(0, &shared)?, Self::side(1, &shared)?];
         let rtnl = RtnlGuard::lock();
         for (me, other) in [(0, 1), (1, 0)] {
-            let peer = ARef::from(&**devs[other].dev());
+            let peer = DeviceRef::new(devs[other].dev(), GFP_KERNEL);
             devs[me]
                 .dev()
                 .data()

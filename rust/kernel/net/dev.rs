@@ -55,6 +55,153 @@ unsafe impl AlwaysRefCounted for Device {
     }
 }
 
+/// A tracked reference to a [`Device`] (`netdev_hold()`/`netdev_put()`).
+///
+/// Like [`ARef<Device>`], it keeps the device from being freed; in addition, with
+/// `CONFIG_NET_DEV_REFCNT_TRACKER`, the reference is tracked: a reference still held when the
+/// device unregisters is reported with the stack that took it. Long-lived references (a master's
+/// slaves, a handler's device) should be `DeviceRef`s; [`ARef<Device>`] is for short-lived ones.
+///
+/// # Invariants
+///
+/// `dev` points to a valid `net_device` on which this value holds one reference, recorded in
+/// `tracker`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::net::dev::{Device, DeviceRef};
+/// use kernel::prelude::*;
+///
+/// let lo = Device::get_by_name_init_net(c"lo").expect("loopback exists");
+/// let start = lo.refcnt();
+/// let held = DeviceRef::new(&lo, GFP_KERNEL);
+/// assert_eq!(held.ifindex(), 1);
+/// assert_eq!(lo.refcnt(), start + 1);
+/// drop(held);
+/// assert_eq!(lo.refcnt(), start);
+/// ```
+pub struct DeviceRef {
+    dev: NonNull<bindings::net_device>,
+    tracker: bindings::netdevice_tracker,
+}
+
+// SAFETY: The reference may be released from any thread, and `Device` is `Sync`.
+unsafe impl Send for DeviceRef {}
+
+// SAFETY: `&DeviceRef` only gives `&Device`, which is `Sync`.
+unsafe impl Sync for DeviceRef {}
+
+impl DeviceRef {
+    /// Takes a tracked reference on `dev`; `flags` is for the tracker's bookkeeping.
+    pub fn new(dev: &Device, flags: crate::alloc::Flags) -> Self {
+        // SAFETY: All-zero is the "no tracker" value of `netdevice_tracker` (a pointer, or an
+        // empty struct without `CONFIG_NET_DEV_REFCNT_TRACKER`).
+        let mut tracker: bindings::netdevice_tracker = unsafe { core::mem::zeroed() };
+        // SAFETY: `dev` is valid; `tracker` is ours to fill in.
+        unsafe { bindings::netdev_hold(dev.as_raw(), &mut tracker, flags.as_raw()) };
+        // INVARIANT: One reference was taken and recorded in `tracker`. The tracker holds a
+        // pointer to separately allocated bookkeeping, so it may move with `self`.
+        Self {
+            dev: NonNull::from(dev).cast(),
+            tracker,
+        }
+    }
+}
+
+impl core::ops::Deref for DeviceRef {
+    type Target = Device;
+
+    #[inline]
+    fn deref(&self) -> &Device {
+        // SAFETY: The reference keeps the device valid while `self` exists (type invariant).
+        unsafe { Device::from_raw(self.dev.as_ptr()) }
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: We hold one reference, recorded in `tracker` (type invariant).
+        unsafe { bindings::netdev_put(self.dev.as_ptr(), &mut self.tracker) };
+    }
+}
+
+/// A device whose instance lock the current thread holds, if the device uses one ("ops
+/// locked" devices, see `netdev_need_ops_lock()`), together with the RTNL.
+///
+/// The networking core calls some notifiers (e.g. for [`Event::Register`], [`Event::Up`] and
+/// [`Event::ChangeName`]) in that state; code running there must use the operations of this
+/// type, not the [`Device`] ones, which take the instance lock themselves. Elsewhere,
+/// [`Device::lock_ops`] gives one.
+///
+/// [`Event::Register`]: crate::net::notifier::Event::Register
+/// [`Event::Up`]: crate::net::notifier::Event::Up
+/// [`Event::ChangeName`]: crate::net::notifier::Event::ChangeName
+///
+/// # Invariants
+///
+/// The RTNL is held and, if `netdev_need_ops_lock(dev)`, so is `dev`'s instance lock, for `'a`.
+pub struct OpsLocked<'a> {
+    dev: &'a Device,
+    _not_send: crate::types::NotThreadSafe,
+}
+
+impl<'a> OpsLocked<'a> {
+    /// # Safety
+    ///
+    /// The caller must hold the RTNL and, if the device needs one, its instance lock, for `'a`.
+    pub(crate) unsafe fn assume_locked(dev: &'a Device) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            dev,
+            _not_send: crate::types::NotThreadSafe,
+        }
+    }
+
+    /// The device.
+    #[inline]
+    pub fn dev(&self) -> &'a Device {
+        self.dev
+    }
+
+    /// Brings the device up (`netif_open()`).
+    pub fn open(&self) -> Result {
+        // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
+        to_result(unsafe { bindings::netif_open(self.dev.as_raw(), ptr::null_mut()) })
+    }
+
+    /// Brings the device down (`netif_close()`).
+    pub fn close(&self) {
+        // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
+        unsafe { bindings::netif_close(self.dev.as_raw()) };
+    }
+
+    /// Changes the MTU (`netif_set_mtu()`); refused with `EINVAL` outside the device's limits.
+    pub fn set_mtu(&self, mtu: u32) -> Result {
+        let mtu = i32::try_from(mtu).map_err(|_| EINVAL)?;
+        // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
+        to_result(unsafe { bindings::netif_set_mtu(self.dev.as_raw(), mtu) })
+    }
+}
+
+/// Holds a device's instance lock (if it uses one) until dropped; see [`Device::lock_ops`].
+pub struct OpsLockGuard<'a>(OpsLocked<'a>);
+
+impl<'a> core::ops::Deref for OpsLockGuard<'a> {
+    type Target = OpsLocked<'a>;
+
+    fn deref(&self) -> &OpsLocked<'a> {
+        &self.0
+    }
+}
+
+impl Drop for OpsLockGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `Device::lock_ops`.
+        unsafe { bindings::netdev_unlock_ops(self.0.dev.as_raw()) };
+    }
+}
+
 impl Device {
     /// Creates a reference to a [`Device`] from a raw pointer.
     ///
@@ -192,22 +339,14 @@ impl Device {
     /// Marks the device as a failover slave, or clears the mark: sets `IFF_FAILOVER_SLAVE` and
     /// `IFF_NO_ADDRCONF` (the stack then gives it no addresses of its own), as the failover core
     /// does for the devices it enslaves.
-    pub fn set_failover_slave(&self, _rtnl: &Rtnl<'_>, slave: bool) {
+    pub fn set_failover_slave(&self, rtnl: &Rtnl<'_>, slave: bool) {
         let mask = bindings::netdev_priv_flags_IFF_FAILOVER_SLAVE
             | bindings::netdev_priv_flags_IFF_NO_ADDRCONF;
-        let flags = if slave {
-            self.priv_flags() | mask
+        if slave {
+            self.update_priv_flags(rtnl, mask, 0);
         } else {
-            self.priv_flags() & !mask
-        };
-        // SAFETY: The device is valid and the RTNL, which serialises writers of `priv_flags`,
-        // is held.
-        unsafe {
-            bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_priv_flags_raw(
-                &raw mut (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1,
-                flags as crate::ffi::c_ulong,
-            )
-        };
+            self.update_priv_flags(rtnl, 0, mask);
+        }
     }
 
     /// Brings the device up (`dev_open()`), as `ip link set up` does.
@@ -319,6 +458,174 @@ impl Device {
         crate::net::netdev::Stats64::from_raw(unsafe { storage.assume_init() })
     }
 
+    /// Takes the device's instance lock if it uses one (`netdev_lock_ops()`), for the
+    /// operations of [`OpsLocked`]. Must not be called where the lock is already held, e.g. in
+    /// the notifiers that [`OpsLocked`] lists.
+    pub fn lock_ops<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> OpsLockGuard<'a> {
+        // SAFETY: The device is valid; the RTNL is held, and the caller does not hold the lock.
+        unsafe { bindings::netdev_lock_ops(self.as_raw()) };
+        // SAFETY: The RTNL is held for `'a`, and the instance lock until the guard drops.
+        OpsLockGuard(unsafe { OpsLocked::assume_locked(self) })
+    }
+
+    /// Whether the device is an Ethernet device (`type == ARPHRD_ETHER`).
+    #[inline]
+    pub fn is_ether(&self) -> bool {
+        // SAFETY: The device is valid; `type` is set before registration.
+        u32::from(unsafe { (*self.as_raw()).type_ }) == bindings::ARPHRD_ETHER
+    }
+
+    /// The features that VLAN devices on top of this one may use (`vlan_features`).
+    pub fn vlan_features(&self) -> u64 {
+        // SAFETY: The device is valid; changes happen under the RTNL, hence the volatile read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).vlan_features)) }
+    }
+
+    /// The features encapsulated traffic may use (`hw_enc_features`).
+    pub fn hw_enc_features(&self) -> u64 {
+        // SAFETY: The device is valid; changes happen under the RTNL, hence the volatile read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).hw_enc_features)) }
+    }
+
+    /// The link-layer header length the device needs (`hard_header_len`).
+    pub fn hard_header_len(&self) -> u16 {
+        // SAFETY: The device is valid; changes happen under the RTNL, hence the volatile read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).hard_header_len)) }
+    }
+
+    /// The number of transmit queues in use (`real_num_tx_queues`).
+    #[inline]
+    pub fn real_num_tx_queues(&self) -> u32 {
+        // SAFETY: The device is valid; the value changes under the RTNL, hence the volatile
+        // read.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).real_num_tx_queues)) }
+    }
+
+    /// Whether the device cannot handle VLAN-tagged traffic (`NETIF_F_VLAN_CHALLENGED`).
+    pub fn is_vlan_challenged(&self) -> bool {
+        self.features() & crate::net::netdev::features::VLAN_CHALLENGED != 0
+    }
+
+    /// Whether VLAN devices are stacked on this device (`vlan_uses_dev()`).
+    pub fn vlan_in_use(&self, _rtnl: &Rtnl<'_>) -> bool {
+        #[cfg(CONFIG_VLAN_8021Q)]
+        {
+            // SAFETY: The device is valid and the RTNL is held.
+            unsafe { bindings::vlan_uses_dev(self.as_raw()) }
+        }
+        #[cfg(not(CONFIG_VLAN_8021Q))]
+        false
+    }
+
+    /// Whether the device lets the stack release dst entries before transmit, permanently
+    /// (`IFF_XMIT_DST_RELEASE` and `IFF_XMIT_DST_RELEASE_PERM`); a master may do so only if all
+    /// its lower devices do.
+    pub fn releases_dst(&self) -> bool {
+        let both = bindings::netdev_priv_flags_IFF_XMIT_DST_RELEASE
+            | bindings::netdev_priv_flags_IFF_XMIT_DST_RELEASE_PERM;
+        self.priv_flags() & both == both
+    }
+
+    /// Whether the device is a failover master (`netif_is_failover()`).
+    pub fn is_failover(&self) -> bool {
+        self.priv_flags() & bindings::netdev_priv_flags_IFF_FAILOVER != 0
+    }
+
+    /// Sets or clears a private flag (`IFF_*` of `enum netdev_priv_flags`).
+    pub(crate) fn update_priv_flags(&self, _rtnl: &Rtnl<'_>, set: u32, clear: u32) {
+        let flags = (self.priv_flags() & !clear) | set;
+        // SAFETY: The device is valid and the RTNL, which serialises writers of `priv_flags`,
+        // is held.
+        unsafe {
+            bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_priv_flags_raw(
+                &raw mut (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1,
+                flags as crate::ffi::c_ulong,
+            )
+        };
+    }
+
+    /// Marks the device as a failover master, or clears the mark (`IFF_FAILOVER`).
+    pub fn set_failover(&self, rtnl: &Rtnl<'_>, master: bool) {
+        let f = bindings::netdev_priv_flags_IFF_FAILOVER;
+        if master {
+            self.update_priv_flags(rtnl, f, 0);
+        } else {
+            self.update_priv_flags(rtnl, 0, f);
+        }
+    }
+
+    /// Counts a packet dropped on transmit in the core's per-device counters
+    /// (`dev_core_stats_tx_dropped_inc()`), reported in the device's statistics.
+    #[inline]
+    pub fn count_tx_dropped(&self) {
+        // SAFETY: The device is valid; the counters are per-CPU and usable in any context.
+        unsafe { bindings::dev_core_stats_tx_dropped_inc(self.as_raw()) };
+    }
+
+    /// Fills in the link settings of the device, as `ethtool <dev>` shows them
+    /// (`__ethtool_get_link_ksettings()`).
+    pub fn link_ksettings(
+        &self,
+        _rtnl: &Rtnl<'_>,
+        settings: &mut crate::net::netdev::LinkKsettings,
+    ) -> Result {
+        // SAFETY: The device is valid, the RTNL is held, and `settings` is a writable
+        // `ethtool_link_ksettings` (`LinkKsettings` is transparent).
+        to_result(unsafe {
+            bindings::__ethtool_get_link_ksettings(self.as_raw(), settings.as_raw())
+        })
+    }
+
+    /// Marks the device as removed (`netif_device_detach()`): its queues stop and the stack
+    /// stops using it, before it is unregistered.
+    pub fn detach(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_device_detach(self.as_raw()) };
+    }
+
+    /// Calls `f` for each device in the same network namespace as `self`, including `self`
+    /// (`for_each_netdev()`). Devices cannot register or unregister meanwhile.
+    pub fn for_each_in_net(&self, _rtnl: &Rtnl<'_>, mut f: impl FnMut(&Device)) {
+        // SAFETY: The device is valid; its namespace lives at least as long as it does.
+        let net = unsafe { bindings::dev_net(self.as_raw()) };
+        // SAFETY: `dev_base_head` is the list of the namespace's devices, linked through their
+        // `dev_list`; it only changes under the RTNL, which is held.
+        let head = unsafe { &raw mut (*net).dev_base_head };
+        // SAFETY: As above; the head is valid.
+        let mut pos = unsafe { (*head).next };
+        while pos != head {
+            // SAFETY: `pos` is the `dev_list` of a device on the list.
+            let dev = unsafe { crate::container_of!(pos, bindings::net_device, dev_list) };
+            // SAFETY: Devices on the list stay registered while the RTNL is held.
+            f(unsafe { Device::from_raw(dev) });
+            // SAFETY: `pos` is still on the list: `f` cannot unregister devices (that needs the
+            // RTNL to be released and taken again, or a `&mut`).
+            pos = unsafe { (*pos).next };
+        }
+    }
+
+    /// Prints a message prefixed with the device's driver, bus and name (`netdev_printk()`);
+    /// see [`netdev_info!`] and [`netdev_err!`].
+    ///
+    /// [`netdev_info!`]: crate::netdev_info
+    /// [`netdev_err!`]: crate::netdev_err
+    #[doc(hidden)]
+    pub fn printk(&self, level: &CStr, msg: core::fmt::Arguments<'_>) {
+        #[cfg(CONFIG_PRINTK)]
+        // SAFETY: The device is valid; `level` is a NUL-terminated `KERN_*` prefix and "%pA"
+        // takes a pointer to `fmt::Arguments`, which we pass.
+        unsafe {
+            bindings::netdev_printk(
+                level.as_char_ptr(),
+                self.as_raw(),
+                c"%pA".as_char_ptr(),
+                ptr::from_ref(&msg).cast::<crate::ffi::c_void>(),
+            )
+        };
+        #[cfg(not(CONFIG_PRINTK))]
+        let _ = (level, msg);
+    }
+
     /// The number of references held on the device (`netdev_refcnt_read()`).
     ///
     /// For tests and diagnostics: the value can change at any time.
@@ -356,4 +663,29 @@ mod tests {
         drop(more);
         assert_eq!(lo.refcnt(), start);
     }
+}
+
+/// Prints an informational message about a network device, as C's `netdev_info()`:
+/// `netdev_info!(dev, "link up\n")`.
+#[macro_export]
+macro_rules! netdev_info {
+    ($dev:expr, $($arg:tt)*) => {
+        $crate::net::dev::Device::printk(
+            $dev,
+            $crate::c_str!("\x016"),
+            ::core::format_args!($($arg)*),
+        )
+    };
+}
+
+/// Prints an error message about a network device, as C's `netdev_err()`.
+#[macro_export]
+macro_rules! netdev_err {
+    ($dev:expr, $($arg:tt)*) => {
+        $crate::net::dev::Device::printk(
+            $dev,
+            $crate::c_str!("\x013"),
+            ::core::format_args!($($arg)*),
+        )
+    };
 }

@@ -11,11 +11,67 @@
 use crate::{
     bindings,
     error::{from_result, to_result, VTABLE_DEFAULT_ERROR},
-    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff},
+    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff, upper::AddrListsLocked},
     prelude::*,
     str::CStr,
 };
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+/// Device feature bits (`NETIF_F_*`, `netdev_features_t`).
+pub mod features {
+    use crate::bindings;
+
+    const fn bit(b: u32) -> u64 {
+        1u64 << b
+    }
+
+    /// Scatter/gather I/O.
+    pub const SG: u64 = bit(bindings::NETIF_F_SG_BIT as u32);
+    /// Checksums all protocols in hardware.
+    pub const HW_CSUM: u64 = bit(bindings::NETIF_F_HW_CSUM_BIT as u32);
+    /// Can transmit fragment lists.
+    pub const FRAGLIST: u64 = bit(bindings::NETIF_F_FRAGLIST_BIT as u32);
+    /// Can DMA to high memory.
+    pub const HIGHDMA: u64 = bit(bindings::NETIF_F_HIGHDMA_BIT as u32);
+    /// Large receive offload.
+    pub const LRO: u64 = bit(bindings::NETIF_F_LRO_BIT as u32);
+    /// Receive checksum offload.
+    pub const RXCSUM: u64 = bit(bindings::NETIF_F_RXCSUM_BIT as u32);
+    /// Cannot handle VLAN-tagged frames.
+    pub const VLAN_CHALLENGED: u64 = bit(bindings::NETIF_F_VLAN_CHALLENGED_BIT as u32);
+    /// Inserts 802.1Q tags on transmit.
+    pub const HW_VLAN_CTAG_TX: u64 = bit(bindings::NETIF_F_HW_VLAN_CTAG_TX_BIT as u32);
+    /// Strips 802.1Q tags on receive.
+    pub const HW_VLAN_CTAG_RX: u64 = bit(bindings::NETIF_F_HW_VLAN_CTAG_RX_BIT as u32);
+    /// Filters received 802.1Q VLANs.
+    pub const HW_VLAN_CTAG_FILTER: u64 = bit(bindings::NETIF_F_HW_VLAN_CTAG_FILTER_BIT as u32);
+    /// Copies user data without caching it.
+    pub const NOCACHE_COPY: u64 = bit(bindings::NETIF_F_NOCACHE_COPY_BIT as u32);
+    /// FCoE segmentation.
+    pub const FSO: u64 = bit(bindings::NETIF_F_FSO_BIT as u32);
+    /// Every TCP segmentation offload (`NETIF_F_ALL_TSO`).
+    pub const ALL_TSO: u64 = bit(bindings::NETIF_F_TSO_BIT as u32)
+        | bit(bindings::NETIF_F_TSO6_BIT as u32)
+        | bit(bindings::NETIF_F_TSO_ECN_BIT as u32)
+        | bit(bindings::NETIF_F_TSO_MANGLEID_BIT as u32);
+    /// Features that, set on an upper device, apply to all lower ones (`NETIF_F_ALL_FOR_ALL`).
+    pub const ALL_FOR_ALL: u64 = NOCACHE_COPY | FSO;
+    /// Every tunnel segmentation offload (`NETIF_F_GSO_ENCAP_ALL`).
+    pub const GSO_ENCAP_ALL: u64 = bit(bindings::NETIF_F_GSO_GRE_BIT as u32)
+        | bit(bindings::NETIF_F_GSO_GRE_CSUM_BIT as u32)
+        | bit(bindings::NETIF_F_GSO_IPXIP4_BIT as u32)
+        | bit(bindings::NETIF_F_GSO_IPXIP6_BIT as u32)
+        | bit(bindings::NETIF_F_GSO_UDP_TUNNEL_BIT as u32)
+        | bit(bindings::NETIF_F_GSO_UDP_TUNNEL_CSUM_BIT as u32);
+
+    /// Adds a lower device's features `one` to an upper device's `all`, within `mask`
+    /// (`netdev_increment_features()`): what every lower device can do, and what one can do
+    /// for the features where one is enough.
+    pub fn increment(all: u64, one: u64, mask: u64) -> u64 {
+        // SAFETY: Pure computation on its arguments.
+        unsafe { bindings::netdev_increment_features(all, one, mask) }
+    }
+}
 
 /// What a driver did with a packet handed to [`Driver::start_xmit`].
 pub enum TxResult {
@@ -30,9 +86,42 @@ pub enum TxResult {
 #[repr(transparent)]
 pub struct Stats64(bindings::rtnl_link_stats64);
 
+impl Clone for Stats64 {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+impl Default for Stats64 {
+    fn default() -> Self {
+        // SAFETY: All-zero is a valid `rtnl_link_stats64` (only integers).
+        Self(unsafe { core::mem::zeroed() })
+    }
+}
+
+/// The number of counters in [`Stats64`].
+const STATS64_LEN: usize = core::mem::size_of::<bindings::rtnl_link_stats64>() / 8;
+
 impl Stats64 {
     pub(crate) fn from_raw(raw: bindings::rtnl_link_stats64) -> Self {
         Self(raw)
+    }
+
+    /// All counters, in the order of `struct rtnl_link_stats64`; they are all `u64`.
+    pub fn values(&self) -> &[u64; STATS64_LEN] {
+        const {
+            assert!(core::mem::size_of::<bindings::rtnl_link_stats64>() == STATS64_LEN * 8);
+            assert!(core::mem::align_of::<bindings::rtnl_link_stats64>() >= 8);
+        };
+        // SAFETY: The struct consists of `STATS64_LEN` `u64` counters (checked above) and has
+        // the same alignment as `u64`.
+        unsafe { &*(&raw const self.0).cast() }
+    }
+
+    /// All counters, mutably; see [`Stats64::values`].
+    pub fn values_mut(&mut self) -> &mut [u64; STATS64_LEN] {
+        // SAFETY: As in `values`; every bit pattern is a valid counter.
+        unsafe { &mut *(&raw mut self.0).cast() }
     }
 
     /// Received packets.
@@ -105,6 +194,11 @@ impl DrvInfo {
         copy_cstr(&mut self.0.driver, name);
     }
 
+    /// Sets the driver version (truncated to fit).
+    pub fn set_version(&mut self, version: &CStr) {
+        copy_cstr(&mut self.0.version, version);
+    }
+
     /// Sets the bus address of the device (truncated to fit).
     pub fn set_bus_info(&mut self, bus: &CStr) {
         copy_cstr(&mut self.0.bus_info, bus);
@@ -127,6 +221,10 @@ pub enum Duplex {
 pub struct LinkKsettings(bindings::ethtool_link_ksettings);
 
 impl LinkKsettings {
+    pub(crate) fn as_raw(&mut self) -> *mut bindings::ethtool_link_ksettings {
+        &raw mut self.0
+    }
+
     /// Sets the speed in Mb/s (`SPEED_UNKNOWN` if not known).
     pub fn set_speed(&mut self, mbps: u32) {
         self.0.base.speed = mbps;
@@ -140,6 +238,9 @@ impl LinkKsettings {
             Duplex::Unknown => bindings::DUPLEX_UNKNOWN,
         } as u8;
     }
+
+    /// The speed value for "not known" (`SPEED_UNKNOWN`).
+    pub const SPEED_UNKNOWN: u32 = u32::MAX;
 
     /// Sets the port type to "other" (`PORT_OTHER`), as virtual devices report.
     pub fn set_port_other(&mut self) {
@@ -165,7 +266,7 @@ pub trait Driver: Sized + Send + Sync {
 
     /// Picks the transmit queue for `skb` (`ndo_select_queue`); must be below the number of
     /// transmit queues.
-    fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuff) -> u16 {
+    fn select_queue(_dev: &NetDev<Self>, _skb: &mut SkBuff) -> u16 {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -181,8 +282,9 @@ pub trait Driver: Sized + Send + Sync {
     }
 
     /// The unicast or multicast address lists changed (`ndo_set_rx_mode`). Runs with the
-    /// address list lock held, in atomic context.
-    fn set_rx_mode(_dev: &NetDev<Self>) {
+    /// address list lock held, in atomic context; `lists` lets a master sync them to its lower
+    /// devices.
+    fn set_rx_mode(_dev: &NetDev<Self>, _lists: &AddrListsLocked<'_>) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -194,6 +296,19 @@ pub trait Driver: Sized + Send + Sync {
 
     /// A VLAN id was removed from the device (`ndo_vlan_rx_kill_vid`), under the RTNL.
     fn vlan_rx_kill_vid(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _proto: u16, _vid: u16) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Checks the device's address before it comes up (`ndo_validate_addr`). Without it, an
+    /// Ethernet device needs a valid unicast address (`eth_validate_addr()`).
+    fn validate_addr(_dev: &NetDev<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Lets the driver accept a new hardware address (`ndo_set_mac_address`), under the RTNL.
+    /// On success the core sets it (`eth_mac_addr()`, which refuses an invalid address with
+    /// `EADDRNOTAVAIL`). Without it, address changes are refused with `EOPNOTSUPP`.
+    fn set_mac_address(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _addr: &[u8; 6]) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -211,8 +326,13 @@ pub trait Driver: Sized + Send + Sync {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Reports the link settings (`ethtool <dev>`), under the RTNL.
-    fn get_link_ksettings(_dev: &NetDev<Self>, _settings: &mut LinkKsettings) -> Result {
+    /// Reports the link settings (`ethtool <dev>`), under the RTNL (devices registered here are
+    /// not "ops locked", so ethtool calls them with the RTNL held).
+    fn get_link_ksettings(
+        _dev: &NetDev<Self>,
+        _rtnl: &Rtnl<'_>,
+        _settings: &mut LinkKsettings,
+    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -248,6 +368,54 @@ impl<T: Driver> NetDev<T> {
         // SAFETY: By the type invariant the private area holds an initialised `T`, which lives
         // as long as the device.
         unsafe { &*bindings::netdev_priv(self.dev.as_raw()).cast::<T>() }
+    }
+}
+
+impl<T: Driver> NetDev<T> {
+    /// Sets the smallest and largest MTU the device accepts, e.g. to follow a lower device.
+    pub fn set_mtu_range(&self, _rtnl: &Rtnl<'_>, min: u32, max: u32) {
+        // SAFETY: The device is ours and valid; the RTNL serialises writers.
+        unsafe {
+            (*self.as_raw()).min_mtu = min;
+            (*self.as_raw()).max_mtu = max;
+        }
+    }
+
+    /// Sets the offload state a master derives from its lower devices: the features VLANs on
+    /// top may use (`vlan_features`), those for encapsulated traffic (`hw_enc_features`), the
+    /// header room (`hard_header_len`) and whether dst entries may be released before transmit
+    /// (`IFF_XMIT_DST_RELEASE`); then lets the core recompute the features
+    /// (`netdev_change_features()`).
+    pub fn set_lower_offloads(
+        &self,
+        rtnl: &Rtnl<'_>,
+        vlan_features: u64,
+        hw_enc_features: u64,
+        hard_header_len: u16,
+        xmit_dst_release: bool,
+    ) {
+        let raw = self.as_raw();
+        // SAFETY: The device is ours and valid; the RTNL serialises writers of these fields.
+        unsafe {
+            (*raw).vlan_features = vlan_features;
+            (*raw).hw_enc_features = hw_enc_features;
+            (*raw).hard_header_len = hard_header_len;
+        }
+        let f = bindings::netdev_priv_flags_IFF_XMIT_DST_RELEASE;
+        if xmit_dst_release {
+            self.update_priv_flags(rtnl, f, 0);
+        } else {
+            self.update_priv_flags(rtnl, 0, f);
+        }
+        // SAFETY: The device is valid and registered, and the RTNL is held.
+        unsafe { bindings::netdev_change_features(raw) };
+    }
+
+    /// Stops transmission on all queues and waits for running transmits to finish
+    /// (`netif_tx_disable()`).
+    pub fn tx_disable(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_disable(self.as_raw()) };
     }
 }
 
@@ -301,8 +469,16 @@ impl<T: Driver> Ops<T> {
         } else {
             None
         },
-        ndo_validate_addr: Some(bindings::eth_validate_addr),
-        ndo_set_mac_address: Some(bindings::eth_mac_addr),
+        ndo_validate_addr: if T::HAS_VALIDATE_ADDR {
+            Some(Self::validate_addr)
+        } else {
+            Some(bindings::eth_validate_addr)
+        },
+        ndo_set_mac_address: if T::HAS_SET_MAC_ADDRESS {
+            Some(Self::set_mac_address)
+        } else {
+            None
+        },
         // SAFETY: All-zero is valid for the remaining fields (no callback).
         ..unsafe { core::mem::zeroed() }
     };
@@ -362,10 +538,10 @@ impl<T: Driver> Ops<T> {
         skb: *mut bindings::sk_buff,
         _sb_dev: *mut bindings::net_device,
     ) -> u16 {
-        // SAFETY: The core passes a valid skb and keeps owning it.
-        let skb = unsafe { SkBuff::borrow_raw(skb) };
+        // SAFETY: The core passes a valid skb and keeps owning it; we may change its fields.
+        let mut skb = unsafe { SkBuff::borrow_raw(skb) };
         // SAFETY: `dev` is one of our devices.
-        T::select_queue(unsafe { NetDev::from_raw(dev) }, &skb)
+        T::select_queue(unsafe { NetDev::from_raw(dev) }, &mut skb)
     }
 
     /// # Safety
@@ -408,7 +584,48 @@ impl<T: Driver> Ops<T> {
     /// Called by the networking core on a device of [`Registration<T>`].
     unsafe extern "C" fn set_rx_mode(dev: *mut bindings::net_device) {
         // SAFETY: `dev` is one of our devices.
-        T::set_rx_mode(unsafe { NetDev::from_raw(dev) });
+        let dev = unsafe { NetDev::from_raw(dev) };
+        // SAFETY: `ndo_set_rx_mode` is called with the device's address list lock held.
+        let lists = unsafe { AddrListsLocked::assume_locked(dev) };
+        T::set_rx_mode(dev, &lists);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`].
+    unsafe extern "C" fn validate_addr(dev: *mut bindings::net_device) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `dev` is one of our devices.
+            T::validate_addr(unsafe { NetDev::from_raw(dev) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`] with a valid
+    /// `struct sockaddr`, under the RTNL.
+    unsafe extern "C" fn set_mac_address(
+        dev: *mut bindings::net_device,
+        addr: *mut crate::ffi::c_void,
+    ) -> crate::ffi::c_int {
+        from_result(|| {
+            // SAFETY: `addr` is a `struct sockaddr` whose data holds at least `ETH_ALEN` bytes
+            // (the core checked the length against `addr_len`).
+            let mac = unsafe {
+                &*(*addr.cast::<bindings::sockaddr>())
+                    .sa_data
+                    .as_ptr()
+                    .cast::<[u8; 6]>()
+            };
+            // SAFETY: `ndo_set_mac_address` is called with the RTNL held.
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::set_mac_address(unsafe { NetDev::from_raw(dev) }, &rtnl, mac)?;
+            // SAFETY: `dev` and `addr` are valid, the RTNL is held.
+            to_result(unsafe { bindings::eth_mac_addr(dev, addr) })?;
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -518,8 +735,10 @@ impl<T: Driver> EthOps<T> {
         from_result(|| {
             // SAFETY: `ks` is valid and ours for the call; `LinkKsettings` is transparent.
             let ks = unsafe { &mut *ks.cast::<LinkKsettings>() };
+            // SAFETY: Our devices are not "ops locked": ethtool calls us under the RTNL.
+            let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
-            T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, ks)?;
+            T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, &rtnl, ks)?;
             Ok(0)
         })
     }
@@ -591,13 +810,142 @@ unsafe impl<T: Driver> Send for Registration<T> {}
 unsafe impl<T: Driver> Sync for Registration<T> {}
 
 /// Settings applied to a device before it is registered.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::net::netdev::{features, Config};
+///
+/// // A virtual Ethernet device with a random address and two queues.
+/// let _ = Config::new(c"rnet%d").queues(2).random_addr();
+/// // A master device that transmits through its lower devices.
+/// let _ = Config::new(c"eth%d")
+///     .queues(16)
+///     .virtual_master()
+///     .hw_features(features::SG | features::HW_CSUM);
+/// ```
 pub struct Config<'a> {
-    /// Name or name template (e.g. `c"rnet%d"`).
-    pub name: &'a CStr,
-    /// Number of transmit and receive queues.
-    pub queues: u32,
-    /// Use a random locally administered MAC address.
-    pub random_mac: bool,
+    name: &'a CStr,
+    queues: u32,
+    addr: Option<&'a [u8]>,
+    random_addr: bool,
+    parent: Option<&'a crate::device::Device>,
+    net_of: Option<&'a Device>,
+    mtu_range: Option<(u32, u32)>,
+    virtual_master: bool,
+    hw_features: u64,
+}
+
+impl<'a> Config<'a> {
+    /// A device named after `name`, a name or a template such as `c"eth%d"`, with one queue,
+    /// in the initial network namespace.
+    pub fn new(name: &'a CStr) -> Self {
+        Self {
+            name,
+            queues: 1,
+            addr: None,
+            random_addr: false,
+            parent: None,
+            net_of: None,
+            mtu_range: None,
+            virtual_master: false,
+            hw_features: 0,
+        }
+    }
+
+    /// The number of transmit and receive queues.
+    pub fn queues(mut self, queues: u32) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// Uses a random locally administered address.
+    pub fn random_addr(mut self) -> Self {
+        self.random_addr = true;
+        self
+    }
+
+    /// Uses `addr` as the hardware address (`dev_addr_set()`); it must be `ETH_ALEN` bytes.
+    pub fn addr(mut self, addr: &'a [u8]) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// Makes `parent` the device's parent (`SET_NETDEV_DEV()`): sysfs places the device below
+    /// it, and userspace (udev, cloud-init) sees its bus and driver.
+    pub fn parent(mut self, parent: &'a crate::device::Device) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Registers the device in the network namespace of `dev` (`dev_net_set()`).
+    pub fn net_of(mut self, dev: &'a Device) -> Self {
+        self.net_of = Some(dev);
+        self
+    }
+
+    /// The smallest and largest MTU the device accepts.
+    pub fn mtu_range(mut self, min: u32, max: u32) -> Self {
+        self.mtu_range = Some((min, max));
+        self
+    }
+
+    /// A virtual device that transmits through lower devices, as bonding and failover masters
+    /// do: no queueing discipline (`IFF_NO_QUEUE`), lockless transmit (`lltx`), unicast
+    /// filtering passed down (`IFF_UNICAST_FLT`), no shared skbs on transmit, dst entries kept
+    /// until the lower device, and fixed to its network namespace (`netns_immutable`).
+    pub fn virtual_master(mut self) -> Self {
+        self.virtual_master = true;
+        self
+    }
+
+    /// Features the user may toggle (`hw_features`); they start enabled.
+    pub fn hw_features(mut self, features: u64) -> Self {
+        self.hw_features = features;
+        self
+    }
+
+    /// # Safety
+    ///
+    /// `raw` must be a valid device, allocated and not yet registered.
+    unsafe fn apply(&self, raw: *mut bindings::net_device) -> Result {
+        // SAFETY: The caller guarantees `raw` is valid and not yet visible to anyone else.
+        unsafe {
+            if let Some(addr) = self.addr {
+                if addr.len() != bindings::ETH_ALEN as usize {
+                    return Err(EINVAL);
+                }
+                bindings::dev_addr_set(raw, addr.as_ptr());
+            } else if self.random_addr {
+                bindings::eth_hw_addr_random(raw);
+            }
+            if let Some(parent) = self.parent {
+                (*raw).dev.parent = parent.as_raw();
+            }
+            if let Some(other) = self.net_of {
+                bindings::dev_net_set(raw, bindings::dev_net(other.as_raw()));
+            }
+            if let Some((min, max)) = self.mtu_range {
+                (*raw).min_mtu = min;
+                (*raw).max_mtu = max;
+            }
+            if self.virtual_master {
+                let anon = &raw mut (*raw).__bindgen_anon_1.__bindgen_anon_1;
+                let flags = bindings::net_device__bindgen_ty_1__bindgen_ty_1::priv_flags_raw(anon);
+                let set = bindings::netdev_priv_flags_IFF_UNICAST_FLT
+                    | bindings::netdev_priv_flags_IFF_NO_QUEUE;
+                let clear = bindings::netdev_priv_flags_IFF_XMIT_DST_RELEASE
+                    | bindings::netdev_priv_flags_IFF_TX_SKB_SHARING;
+                let flags = (flags | set as crate::ffi::c_ulong) & !(clear as crate::ffi::c_ulong);
+                bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_priv_flags_raw(anon, flags);
+                bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_lltx_raw(anon, 1);
+                bindings::net_device::set_netns_immutable_raw(raw, 1);
+            }
+            (*raw).hw_features |= self.hw_features;
+            (*raw).features |= self.hw_features;
+        }
+        Ok(())
+    }
 }
 
 impl<T: Driver> Registration<T> {
@@ -639,12 +987,12 @@ impl<T: Driver> Registration<T> {
         unsafe {
             (*raw).netdev_ops = &Ops::<T>::OPS;
             (*raw).ethtool_ops = &EthOps::<T>::OPS;
-            if config.random_mac {
-                bindings::eth_hw_addr_random(raw);
-            }
         }
-        // SAFETY: The device is fully set up.
-        if let Err(e) = to_result(unsafe { bindings::register_netdev(raw) }) {
+        // SAFETY: As above. The device is set up once `apply` succeeds.
+        let res = unsafe { config.apply(raw) }
+            // SAFETY: As above.
+            .and_then(|()| to_result(unsafe { bindings::register_netdev(raw) }));
+        if let Err(e) = res {
             // SAFETY: Not registered: drop the private data, then free the device.
             unsafe {
                 core::ptr::drop_in_place(bindings::netdev_priv(raw).cast::<T>());
@@ -684,6 +1032,7 @@ impl<T: Driver> Drop for Registration<T> {
 mod tests {
     use super::*;
     use crate::net::{
+        dev::OpsLocked,
         notifier::{self, Event, Notify},
         rtnl::{Rtnl, RtnlGuard},
     };
@@ -708,7 +1057,7 @@ mod tests {
             TxResult::Ok
         }
 
-        fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuff) -> u16 {
+        fn select_queue(_dev: &NetDev<Self>, _skb: &mut SkBuff) -> u16 {
             1
         }
 
@@ -721,7 +1070,7 @@ mod tests {
             }
         }
 
-        fn set_rx_mode(dev: &NetDev<Self>) {
+        fn set_rx_mode(dev: &NetDev<Self>, _lists: &AddrListsLocked<'_>) {
             dev.data().rx_mode.add(1, Relaxed);
         }
 
@@ -741,7 +1090,13 @@ mod tests {
     struct Watcher(Arc<Watch>);
 
     impl Notify for Watcher {
-        fn notify(&self, rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result {
+        fn notify(
+            &self,
+            rtnl: &Rtnl<'_>,
+            event: Event,
+            dev: &Device,
+            _locked: Option<&OpsLocked<'_>>,
+        ) -> Result {
             if dev.name(rtnl).to_bytes().starts_with(b"rtest") {
                 match event {
                     Event::Register => self.0.register.add(1, Relaxed),
@@ -767,11 +1122,7 @@ mod tests {
             GFP_KERNEL,
         )?;
         let reg = Registration::new(
-            Config {
-                name: c"rtest%d",
-                queues: 2,
-                random_mac: true,
-            },
+            Config::new(c"rtest%d").queues(2).random_addr(),
             try_pin_init!(TestDev {
                 rx_mode: Atomic::new(0),
                 sent_on_1: Atomic::new(0),
@@ -794,6 +1145,8 @@ mod tests {
 
         let s = reg.dev().stats();
         assert_eq!((s.rx_packets(), s.tx_packets()), (11, 22));
+        // The counters in order: rx_packets, tx_packets, rx_bytes, tx_bytes, ...
+        assert_eq!(s.values()[..4], [11, 22, 1100, 2200]);
         assert_eq!((s.rx_dropped(), s.tx_dropped()), (3, 4));
 
         // Control-plane operations on a registered device.
@@ -815,6 +1168,25 @@ mod tests {
             // Above the maximum: refused, nothing changes.
             assert_eq!(dev.set_mtu(&r, dev.max_mtu() + 1), Err(EINVAL));
             assert_eq!(dev.mtu(), 1400);
+            // The same through the instance-lock variants.
+            dev.lock_ops(&r).set_mtu(1300)?;
+            assert_eq!(dev.mtu(), 1300);
+            assert_eq!(dev.lock_ops(&r).set_mtu(1301), Err(EINVAL));
+            assert_eq!(dev.mtu(), 1300);
+            // A master sets its offloads and MTU range from its lower devices.
+            dev.set_mtu_range(&r, 68, 9000);
+            assert_eq!((dev.min_mtu(), dev.max_mtu()), (68, 9000));
+            dev.set_lower_offloads(&r, features::SG, features::SG, 18, false);
+            assert_eq!(
+                (dev.vlan_features(), dev.hw_enc_features()),
+                (features::SG, features::SG)
+            );
+            assert_eq!(dev.hard_header_len(), 18);
+            assert!(!dev.releases_dst());
+            assert!(!dev.is_failover());
+            dev.set_failover(&r, true);
+            assert!(dev.is_failover());
+            dev.set_failover(&r, false);
             // A random address is locally administered unicast, and not permanent.
             let addr = dev.addr(&r);
             assert_eq!(addr.len(), 6);

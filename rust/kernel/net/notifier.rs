@@ -10,7 +10,10 @@
 use crate::{
     bindings,
     error::to_result,
-    net::{dev::Device, rtnl::Rtnl},
+    net::{
+        dev::{Device, OpsLocked},
+        rtnl::Rtnl,
+    },
     prelude::*,
     types::Opaque,
 };
@@ -94,9 +97,20 @@ impl Event {
 pub trait Notify: Sync {
     /// Called for every event on every network device of every namespace, with the RTNL held.
     ///
+    /// For the events the core raises with the device's instance lock held (if the device uses
+    /// one: [`Event::Register`], [`Event::Up`], [`Event::Down`], [`Event::GoingDown`],
+    /// [`Event::Change`] and [`Event::ChangeName`]), `locked` is given: operations on `dev`
+    /// must then go through it, since the [`Device`] ones would take the lock again.
+    ///
     /// An error vetoes the events that can be vetoed (e.g. [`Event::PreUp`],
     /// [`Event::PreChangeMtu`]) and is otherwise ignored by the networking core.
-    fn notify(&self, rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result;
+    fn notify(
+        &self,
+        rtnl: &Rtnl<'_>,
+        event: Event,
+        dev: &Device,
+        locked: Option<&OpsLocked<'_>>,
+    ) -> Result;
 }
 
 /// A registered netdevice notifier; unregisters when dropped.
@@ -167,7 +181,21 @@ impl<T: Notify> Registration<T> {
         let dev = unsafe { Device::from_raw(bindings::netdev_notifier_info_to_dev(ptr.cast())) };
         // SAFETY: The netdevice notifier chain is always called with the RTNL held.
         let rtnl = unsafe { Rtnl::assume_held() };
-        match this.data.notify(&rtnl, Event::from_raw(event as u64), dev) {
+        let event = Event::from_raw(event as u64);
+        let locked = match event {
+            Event::Register
+            | Event::Up
+            | Event::Down
+            | Event::GoingDown
+            | Event::Change
+            | Event::ChangeName => {
+                // SAFETY: The core raises these events with the RTNL and, for devices that
+                // use one, the instance lock held (Documentation/networking/netdevices.rst).
+                Some(unsafe { OpsLocked::assume_locked(dev) })
+            }
+            _ => None,
+        };
+        match this.data.notify(&rtnl, event, dev, locked.as_ref()) {
             Ok(()) => bindings::NOTIFY_DONE as crate::ffi::c_int,
             Err(e) => notifier_from_errno(e.to_errno()),
         }
@@ -209,7 +237,13 @@ mod tests {
     struct Recorder(Arc<Order>);
 
     impl Notify for Recorder {
-        fn notify(&self, _rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result {
+        fn notify(
+            &self,
+            _rtnl: &Rtnl<'_>,
+            event: Event,
+            dev: &Device,
+            _locked: Option<&OpsLocked<'_>>,
+        ) -> Result {
             if dev.ifindex() != 1 {
                 return Ok(());
             }

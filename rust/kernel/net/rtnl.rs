@@ -9,7 +9,10 @@
 //! C header: [`include/linux/rtnetlink.h`](srctree/include/linux/rtnetlink.h)
 
 use crate::{bindings, types::NotThreadSafe};
-use core::marker::PhantomData;
+use core::{
+    cell::{RefCell, RefMut},
+    marker::PhantomData,
+};
 
 /// Evidence that the RTNL is held by the current thread.
 ///
@@ -96,5 +99,53 @@ impl Drop for RtnlGuard {
     fn drop(&mut self) {
         // SAFETY: By the type invariant this thread holds the RTNL.
         unsafe { bindings::rtnl_unlock() };
+    }
+}
+
+/// Data protected by the RTNL, as pointers read with `rtnl_dereference()` are in C.
+///
+/// Access needs an [`Rtnl`] token, so only one thread at a time can reach the data. Within
+/// that thread, borrows are checked at run time: borrowing again while a mutable borrow is
+/// live (e.g. from a notifier raised by the code holding it) panics instead of aliasing.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::net::rtnl::{RtnlCell, RtnlGuard};
+///
+/// static COUNT: RtnlCell<u32> = RtnlCell::new(0);
+///
+/// let guard = RtnlGuard::lock();
+/// *COUNT.borrow_mut(&guard.token()) += 1;
+/// assert_eq!(*COUNT.borrow(&guard.token()), 1);
+/// ```
+pub struct RtnlCell<T>(RefCell<T>);
+
+// SAFETY: The data is only reached with the RTNL held, so by one thread at a time; it may be
+// reached from any thread, hence `T: Send`.
+unsafe impl<T: Send> Sync for RtnlCell<T> {}
+
+impl<T> RtnlCell<T> {
+    /// Wraps `data`.
+    pub const fn new(data: T) -> Self {
+        Self(RefCell::new(data))
+    }
+
+    /// Borrows the data while the RTNL is held.
+    ///
+    /// # Panics
+    ///
+    /// If the data is mutably borrowed.
+    pub fn borrow<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> core::cell::Ref<'a, T> {
+        self.0.borrow()
+    }
+
+    /// Borrows the data mutably while the RTNL is held.
+    ///
+    /// # Panics
+    ///
+    /// If the data is borrowed.
+    pub fn borrow_mut<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> RefMut<'a, T> {
+        self.0.borrow_mut()
     }
 }

@@ -10,12 +10,12 @@ use crate::{
     bindings,
     error::to_result,
     net::{
-        dev::Device,
+        dev::{Device, DeviceRef},
         rtnl::{Rtnl, RtnlGuard},
         skbuff::SkBuff,
     },
     prelude::*,
-    sync::{aref::ARef, rcu},
+    sync::rcu,
 };
 use core::ptr::NonNull;
 
@@ -46,7 +46,7 @@ pub trait RxHandler: Send + Sync {
 /// `data` is registered as `dev`'s `rx_handler_data` with [`Self::trampoline`] as its handler,
 /// until `Drop` or [`Registration::unregister`].
 pub struct Registration<T: RxHandler> {
-    dev: ARef<Device>,
+    dev: DeviceRef,
     data: Option<KBox<T>>,
 }
 
@@ -69,7 +69,7 @@ impl<T: RxHandler> Registration<T> {
         })?;
         // INVARIANT: Registered above.
         Ok(Self {
-            dev: dev.into(),
+            dev: DeviceRef::new(dev, GFP_KERNEL),
             data: Some(data),
         })
     }
@@ -150,6 +150,7 @@ impl<T: RxHandler> Drop for Registration<T> {
 mod tests {
     use super::*;
     use crate::net::netdev::{self, Config, NetDev, TxResult};
+    use crate::sync::aref::ARef;
     use crate::sync::atomic::{Atomic, Relaxed};
     use crate::time::{delay::fsleep, Delta};
 
@@ -215,11 +216,7 @@ mod tests {
 
     #[test]
     fn delivery_another_pass_consumed() -> Result {
-        let cfg = |name| Config {
-            name,
-            queues: 1,
-            random_mac: true,
-        };
+        let cfg = |name| Config::new(name).random_addr();
         let d0 = netdev::Registration::new(cfg(c"rrx%d"), try_pin_init!(Sink {}))?;
         let d1 = netdev::Registration::new(cfg(c"rrx%d"), try_pin_init!(Sink {}))?;
         let (a, b) = {

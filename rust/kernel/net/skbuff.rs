@@ -134,6 +134,43 @@ impl SkBuff {
         unsafe { bindings::skb_get_queue_mapping(self.as_raw()) }
     }
 
+    /// Maps the packet to transmit queue `queue` (`skb_set_queue_mapping()`).
+    #[inline]
+    pub fn set_queue_mapping(&mut self, queue: u16) {
+        // SAFETY: The skb is ours.
+        unsafe { bindings::skb_set_queue_mapping(self.as_raw(), queue) };
+    }
+
+    /// The receive queue the packet arrived on, if recorded (`skb_get_rx_queue()`).
+    #[inline]
+    pub fn rx_queue(&self) -> Option<u16> {
+        // SAFETY: The skb is valid.
+        if unsafe { bindings::skb_rx_queue_recorded(self.as_raw()) } {
+            // SAFETY: The skb is valid.
+            Some(unsafe { bindings::skb_get_rx_queue(self.as_raw()) })
+        } else {
+            None
+        }
+    }
+
+    /// Keeps the current queue mapping in the packet's queueing control block
+    /// (`qdisc_skb_cb(skb)->slave_dev_queue_mapping`), for a master that picks a queue of its
+    /// own and hands the packet to a lower device, which should see the original.
+    #[inline]
+    pub fn save_lower_queue_mapping(&mut self) {
+        let q = self.queue_mapping();
+        // SAFETY: The skb is ours; its control block belongs to the transmit path we are in.
+        unsafe { (*bindings::qdisc_skb_cb(self.as_raw())).slave_dev_queue_mapping = q };
+    }
+
+    /// Restores the queue mapping kept by [`SkBuff::save_lower_queue_mapping`].
+    #[inline]
+    pub fn restore_lower_queue_mapping(&mut self) {
+        // SAFETY: The skb is ours; its control block belongs to the transmit path we are in.
+        let q = unsafe { (*bindings::qdisc_skb_cb(self.as_raw())).slave_dev_queue_mapping };
+        self.set_queue_mapping(q);
+    }
+
     /// The packet's protocol (`skb->protocol`), in host byte order, e.g. `ETH_P_IP`.
     #[inline]
     pub fn protocol(&self) -> u16 {
@@ -191,6 +228,23 @@ impl SkBuff {
             Err(Error::from_errno(ret))
         } else {
             Err(ENOBUFS)
+        }
+    }
+}
+
+impl Device {
+    /// Picks the transmit queue of this device for `skb`, as the stack would: the driver's
+    /// `ndo_select_queue`, or the core's choice (`netdev_pick_tx()`). For a master that
+    /// transmits through this device.
+    pub fn pick_tx_queue(&self, skb: &mut SkBuff) -> u16 {
+        let dev = self.as_raw();
+        // SAFETY: The device is valid; its ops do not change while it is registered.
+        let select = unsafe { (*(*dev).netdev_ops).ndo_select_queue };
+        match select {
+            // SAFETY: The device's own callback, with a valid device and an skb we own.
+            Some(f) => unsafe { f(dev, skb.as_raw(), ptr::null_mut()) },
+            // SAFETY: As above.
+            None => unsafe { bindings::netdev_pick_tx(dev, skb.as_raw(), ptr::null_mut()) },
         }
     }
 }

@@ -7,32 +7,39 @@
 
 use crate::{
     bindings,
-    net::{dev::Device, rtnl::Rtnl},
+    net::{
+        dev::{Device, DeviceRef},
+        rtnl::Rtnl,
+    },
     sync::{
         aref::ARef,
         atomic::{Acquire, Atomic, Release},
         rcu,
     },
 };
-use core::ptr::{self, NonNull};
+use core::{
+    cell::UnsafeCell,
+    ptr::{self, NonNull},
+};
 
-/// An optional [`ARef<Device>`] that readers reach under RCU.
+/// An optional tracked device reference ([`DeviceRef`]) that readers reach under RCU.
 ///
 /// # Invariants
 ///
-/// `ptr` is null or comes from [`ARef::into_raw`]; the slot owns that reference. Writers are
-/// serialised by the RTNL.
+/// `ptr` is null when `owner` is `None`, and otherwise the device `owner` holds a reference on.
+/// `owner` is only accessed by writers, which the RTNL serialises.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::net::{dev::Device, rtnl::RtnlGuard, slot::DeviceSlot};
+/// use kernel::net::{dev::{Device, DeviceRef}, rtnl::RtnlGuard, slot::DeviceSlot};
+/// use kernel::prelude::*;
 /// use kernel::sync::rcu;
 ///
 /// let slot = DeviceSlot::new();
 /// let lo = Device::get_by_name_init_net(c"lo").expect("loopback exists");
 /// let guard = RtnlGuard::lock();
-/// assert!(slot.replace(&guard.token(), Some(lo)).is_none());
+/// assert!(slot.replace(&guard.token(), Some(DeviceRef::new(&lo, GFP_KERNEL))).is_none());
 /// drop(guard);
 /// {
 ///     let rcu = rcu::read_lock();
@@ -44,6 +51,7 @@ use core::ptr::{self, NonNull};
 /// ```
 pub struct DeviceSlot {
     ptr: Atomic<*mut bindings::net_device>,
+    owner: UnsafeCell<Option<DeviceRef>>,
 }
 
 impl DeviceSlot {
@@ -51,6 +59,7 @@ impl DeviceSlot {
     pub const fn new() -> Self {
         Self {
             ptr: Atomic::new(ptr::null_mut()),
+            owner: UnsafeCell::new(None),
         }
     }
 
@@ -61,8 +70,8 @@ impl DeviceSlot {
     unsafe fn load<'a>(&self) -> Option<&'a Device> {
         // Acquire pairs with the Release in `replace` (`rcu_dereference()`/`rcu_assign_pointer()`).
         let p = self.ptr.load(Acquire);
-        // SAFETY: A non-null pointer carries a reference owned by the slot (type invariant),
-        // kept alive for `'a` by the caller.
+        // SAFETY: A non-null pointer is a device the slot holds a reference on (type
+        // invariant), kept alive for `'a` by the caller.
         NonNull::new(p).map(|p| unsafe { Device::from_raw(p.as_ptr()) })
     }
 
@@ -74,11 +83,11 @@ impl DeviceSlot {
         unsafe { self.load() }
     }
 
-    /// The device in the slot; stable while the RTNL, which serialises writers, is held.
-    #[inline]
-    pub fn get_rtnl<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> Option<&'a Device> {
-        // SAFETY: Only writers change the slot, and they need the RTNL, held for `'a`.
-        unsafe { self.load() }
+    /// The device in the slot, for control-plane code under the RTNL. A reference is taken, so
+    /// the device outlives a later [`DeviceSlot::replace`].
+    pub fn get_rtnl(&self, _rtnl: &Rtnl<'_>) -> Option<ARef<Device>> {
+        // SAFETY: Only writers change the slot, and they need the RTNL, which is held.
+        unsafe { self.load() }.map(ARef::from)
     }
 
     /// Whether the slot holds a device.
@@ -90,14 +99,16 @@ impl DeviceSlot {
     /// Puts `new` in the slot and returns what it held, once no reader can still see it.
     ///
     /// Waits for an RCU grace period when the slot was not empty, so it may sleep.
-    pub fn replace(&self, _rtnl: &Rtnl<'_>, new: Option<ARef<Device>>) -> Option<ARef<Device>> {
-        let new = new.map_or(ptr::null_mut(), |d| ARef::into_raw(d).as_ptr().cast());
-        let old = self.ptr.xchg(new, Release);
-        let old = NonNull::new(old)?;
-        rcu::synchronize_rcu();
-        // SAFETY: `old` came from `ARef::into_raw` (type invariant) and, after the grace period,
-        // no reader holds it any more.
-        Some(unsafe { ARef::from_raw(old.cast()) })
+    pub fn replace(&self, _rtnl: &Rtnl<'_>, new: Option<DeviceRef>) -> Option<DeviceRef> {
+        let p = new.as_ref().map_or(ptr::null_mut(), |d| d.as_raw());
+        // SAFETY: Writers hold the RTNL (the token proves it), so nobody else accesses `owner`.
+        let old = unsafe { core::mem::replace(&mut *self.owner.get(), new) };
+        // INVARIANT: `ptr` and `owner` agree again.
+        self.ptr.store(p, Release);
+        if old.is_some() {
+            rcu::synchronize_rcu();
+        }
+        old
     }
 }
 
@@ -109,13 +120,10 @@ impl Default for DeviceSlot {
 
 impl Drop for DeviceSlot {
     fn drop(&mut self) {
-        let p = self.ptr.load(Acquire);
-        if let Some(p) = NonNull::new(p) {
+        if self.owner.get_mut().is_some() {
             // Readers that found the device through this slot may still be inside their
             // read-side section.
             rcu::synchronize_rcu();
-            // SAFETY: The slot owns this reference (type invariant).
-            drop(unsafe { ARef::<Device>::from_raw(p.cast()) });
         }
     }
 }
@@ -123,13 +131,15 @@ impl Drop for DeviceSlot {
 // SAFETY: The slot only holds a device reference, which may be released from any thread.
 unsafe impl Send for DeviceSlot {}
 
-// SAFETY: Readers use RCU, writers are serialised by the RTNL.
+// SAFETY: Readers use RCU and only read `ptr`; writers, which also touch `owner`, are serialised
+// by the RTNL.
 unsafe impl Sync for DeviceSlot {}
 
 #[macros::kunit_tests(rust_net_slot)]
 mod tests {
     use super::*;
     use crate::net::rtnl::RtnlGuard;
+    use crate::prelude::*;
 
     #[test]
     fn swap_and_refcount() {
@@ -138,7 +148,9 @@ mod tests {
         let slot = DeviceSlot::new();
         {
             let g = RtnlGuard::lock();
-            assert!(slot.replace(&g.token(), Some(lo.clone())).is_none());
+            assert!(slot
+                .replace(&g.token(), Some(DeviceRef::new(&lo, GFP_KERNEL)))
+                .is_none());
             assert_eq!(slot.get_rtnl(&g.token()).map(|d| d.ifindex()), Some(1));
         }
         assert_eq!(lo.refcnt(), start + 1);
@@ -148,7 +160,7 @@ mod tests {
         }
         {
             let g = RtnlGuard::lock();
-            let old = slot.replace(&g.token(), Some(lo.clone()));
+            let old = slot.replace(&g.token(), Some(DeviceRef::new(&lo, GFP_KERNEL)));
             assert!(old.is_some());
             drop(old);
             assert_eq!(lo.refcnt(), start + 1);

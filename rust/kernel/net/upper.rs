@@ -7,7 +7,7 @@
 use crate::{
     bindings,
     error::to_result,
-    net::{dev::Device, rtnl::Rtnl},
+    net::{dev::Device, notifier::Event, rtnl::Rtnl},
     prelude::*,
 };
 use core::ptr;
@@ -34,7 +34,93 @@ impl LagTxType {
     }
 }
 
+/// A device whose unicast and multicast address lists are locked (`netif_addr_lock_bh()`),
+/// as in [`Driver::set_rx_mode`], so that a master can sync them to its lower devices.
+///
+/// [`Driver::set_rx_mode`]: crate::net::netdev::Driver::set_rx_mode
+///
+/// # Invariants
+///
+/// The current thread holds `dev`'s address list lock for `'a`.
+pub struct AddrListsLocked<'a> {
+    dev: &'a Device,
+    _not_send: crate::types::NotThreadSafe,
+}
+
+impl<'a> AddrListsLocked<'a> {
+    /// # Safety
+    ///
+    /// The caller must hold `dev`'s address list lock for `'a`.
+    pub(crate) unsafe fn assume_locked(dev: &'a Device) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            dev,
+            _not_send: crate::types::NotThreadSafe,
+        }
+    }
+
+    /// The device whose lists are locked.
+    pub fn dev(&self) -> &'a Device {
+        self.dev
+    }
+
+    /// Adds this device's unicast and multicast addresses to `lower`'s, and removes those it
+    /// no longer has (`dev_uc_sync_multiple()` and `dev_mc_sync_multiple()`). Usable for
+    /// several lower devices; undone by [`Device::addr_lists_unsync`].
+    pub fn sync_to(&self, lower: &Device) -> Result {
+        // SAFETY: Both devices are valid and our address list lock is held (type invariant);
+        // the functions take `lower`'s.
+        to_result(unsafe { bindings::dev_uc_sync_multiple(lower.as_raw(), self.dev.as_raw()) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::dev_mc_sync_multiple(lower.as_raw(), self.dev.as_raw()) })
+    }
+}
+
 impl Device {
+    /// Runs `f` with the device's address lists locked (`netif_addr_lock_bh()`); `f` runs with
+    /// bottom halves disabled, so it must not sleep.
+    pub fn with_addr_lists<R>(&self, f: impl FnOnce(&AddrListsLocked<'_>) -> R) -> R {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_addr_lock_bh(self.as_raw()) };
+        // SAFETY: The lock is held until after `f` returns.
+        let r = f(&unsafe { AddrListsLocked::assume_locked(self) });
+        // SAFETY: Taken above.
+        unsafe { bindings::netif_addr_unlock_bh(self.as_raw()) };
+        r
+    }
+
+    /// Removes from `self` the unicast and multicast addresses synced from `upper` by
+    /// [`AddrListsLocked::sync_to`] (`dev_uc_unsync()` and `dev_mc_unsync()`).
+    pub fn addr_lists_unsync(&self, _rtnl: &Rtnl<'_>, upper: &Device) {
+        // SAFETY: Both devices are valid; the functions take both address list locks, which
+        // the caller cannot hold (holding one is only possible inside `with_addr_lists` or
+        // `set_rx_mode`, where no `Rtnl` token is at hand).
+        unsafe {
+            bindings::dev_uc_unsync(self.as_raw(), upper.as_raw());
+            bindings::dev_mc_unsync(self.as_raw(), upper.as_raw());
+        }
+    }
+
+    /// Raises `event` for this device on the netdevice notifier chain
+    /// (`call_netdevice_notifiers()`), e.g. [`Event::Join`] once a master has enslaved it.
+    ///
+    /// Only events that report something that happened are accepted: [`Event::Join`],
+    /// [`Event::NotifyPeers`], [`Event::Change`], [`Event::FeatChange`] and
+    /// [`Event::ChangeLowerState`]; others are the core's to raise (`EINVAL`).
+    pub fn call_notifiers(&self, _rtnl: &Rtnl<'_>, event: Event) -> Result {
+        let cmd = match event {
+            Event::Join => bindings::netdev_cmd_NETDEV_JOIN,
+            Event::NotifyPeers => bindings::netdev_cmd_NETDEV_NOTIFY_PEERS,
+            Event::Change => bindings::netdev_cmd_NETDEV_CHANGE,
+            Event::FeatChange => bindings::netdev_cmd_NETDEV_FEAT_CHANGE,
+            Event::ChangeLowerState => bindings::netdev_cmd_NETDEV_CHANGELOWERSTATE,
+            _ => return Err(EINVAL),
+        };
+        // SAFETY: The device is valid and the RTNL is held.
+        unsafe { bindings::call_netdevice_notifiers(cmd as crate::ffi::c_ulong, self.as_raw()) };
+        Ok(())
+    }
+
     /// Links `self` under `master` as its master upper device, with LAG information
     /// (`netdev_master_upper_dev_link()`). Fails with `EBUSY` if `self` already has a master.
     pub fn master_upper_link(&self, _rtnl: &Rtnl<'_>, master: &Device, tx: LagTxType) -> Result {
@@ -124,6 +210,7 @@ impl Device {
 mod tests {
     use super::*;
     use crate::net::{
+        dev::OpsLocked,
         netdev::{Config, Driver, NetDev, Registration, TxResult},
         notifier::{self, Event, Notify},
         rtnl::RtnlGuard,
@@ -149,17 +236,25 @@ mod tests {
         change_upper: Atomic<u32>,
         lower_state: Atomic<u32>,
         notify_peers: Atomic<u32>,
+        join: Atomic<u32>,
     }
 
     struct Watch(Arc<Seen>, i32);
 
     impl Notify for Watch {
-        fn notify(&self, _rtnl: &Rtnl<'_>, event: Event, dev: &Device) -> Result {
+        fn notify(
+            &self,
+            _rtnl: &Rtnl<'_>,
+            event: Event,
+            dev: &Device,
+            _locked: Option<&OpsLocked<'_>>,
+        ) -> Result {
             if dev.ifindex() == self.1 {
                 match event {
                     Event::ChangeUpper => self.0.change_upper.add(1, Relaxed),
                     Event::ChangeLowerState => self.0.lower_state.add(1, Relaxed),
                     Event::NotifyPeers => self.0.notify_peers.add(1, Relaxed),
+                    Event::Join => self.0.join.add(1, Relaxed),
                     _ => {}
                 }
             }
@@ -169,23 +264,16 @@ mod tests {
 
     #[test]
     fn link_state_unlink() -> Result {
-        let cfg = Config {
-            name: c"rup%d",
-            queues: 1,
-            random_mac: true,
-        };
+        let cfg = Config::new(c"rup%d").random_addr();
         let upper = Registration::new(cfg, try_pin_init!(Plain {}))?;
-        let cfg = Config {
-            name: c"rup%d",
-            queues: 1,
-            random_mac: true,
-        };
+        let cfg = Config::new(c"rup%d").random_addr();
         let lower = Registration::new(cfg, try_pin_init!(Plain {}))?;
         let seen = Arc::new(
             Seen {
                 change_upper: Atomic::new(0),
                 lower_state: Atomic::new(0),
                 notify_peers: Atomic::new(0),
+                join: Atomic::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -218,12 +306,19 @@ mod tests {
             u.open(&r)?;
             l.open(&r)?;
             l.notify_peers(&r);
+            // Raising events: JOIN is accepted, events only the core raises are not.
+            l.call_notifiers(&r, Event::Join)?;
+            assert_eq!(l.call_notifiers(&r, Event::Register), Err(EINVAL));
+            // The upper's address lists sync to the lower and back.
+            u.with_addr_lists(|lists| lists.sync_to(l))?;
+            l.addr_lists_unsync(&r, u);
             l.upper_unlink(&r, u);
             assert!(l.master_upper(&r).is_none());
         }
         assert_eq!(seen.change_upper.load(Relaxed), 2);
         assert_eq!(seen.lower_state.load(Relaxed), 1);
         assert_eq!(seen.notify_peers.load(Relaxed), 1);
+        assert_eq!(seen.join.load(Relaxed), 1);
         drop(nb);
         Ok(())
     }
