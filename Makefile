@@ -11,7 +11,7 @@
 SHELL := /bin/bash
 NFR_CACHE ?= /var/cache/net-failover-rust
 export NFR_CACHE
-FLAVOURS ?= c
+FLAVOURS ?= c rust
 PY := $(NFR_CACHE)/venv/bin/python
 PYTEST_ARGS ?=
 BENCH_RUNS ?= 3
@@ -34,19 +34,19 @@ paths:
 	@scripts/paths.sh $(FLAVOURS)
 
 check: build
-	@scripts/lint.sh $(firstword $(FLAVOURS))
+	@scripts/lint.sh $(lastword $(FLAVOURS))
 	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
 		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
 
 lint:
-	@scripts/lint.sh $(firstword $(FLAVOURS))
+	@scripts/lint.sh $(lastword $(FLAVOURS))
 
 bench: build
 	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(FLAVOURS)) \
 		$(PY) run_bench.py --runs $(BENCH_RUNS) --out $(BENCH_OUT)
 
 demo: build
-	cd tests && $(PY) demo.py --driver $(firstword $(FLAVOURS))
+	cd tests && $(PY) demo.py --driver $(lastword $(FLAVOURS))
 
 clean:
 	rm -rf $(NFR_CACHE)/build $(NFR_CACHE)/stage $(NFR_CACHE)/out $(NFR_CACHE)/src/tree

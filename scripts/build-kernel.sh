@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build one flavour of the guest kernel and stage it.
-#   scripts/build-kernel.sh <flavour>      (flavour: c)
+#   scripts/build-kernel.sh <flavour>      (flavour: c or rust, see scripts/config/)
 # Output: $NFR_STAGE/<flavour>/{bzImage,lib/modules/<release>/}, see `make paths`.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -14,6 +14,20 @@ STAGE=$NFR_STAGE/$FLAVOUR
 KMAKE=(nfr_kmake "$O")
 
 "$NFR_ROOT/scripts/prepare-tree.sh"
+
+# A new flavour starts from a copy of a built one: Kbuild then rebuilds only what depends on the
+# config symbols that differ. (ccache cannot help there: every object includes the config.)
+if [ ! -d "$O" ]; then
+	for other in "$NFR_BUILD"/*; do
+		[ -f "$other/vmlinux" ] && [ -f "$other/.nfr-config-hash" ] || continue
+		nfr_log "[$FLAVOUR] seeding the build directory from $(basename "$other")"
+		rm -rf "$O.tmp"
+		cp -a "$other" "$O.tmp"
+		rm -f "$O.tmp/.nfr-config-hash" "$O.tmp/build.log"
+		mv "$O.tmp" "$O"
+		break
+	done
+fi
 mkdir -p "$O"
 
 # Rust must be usable before anything else: say so plainly if it is not.
