@@ -149,7 +149,11 @@ def test_master_removed(bench):
 # --- 3. same MAC, not a PCI device ------------------------------------------------------------
 
 def test_same_mac_soft_devices(bench, driver):
-    """A dummy and a veth pair with the pair's MAC are never enslaved."""
+    """A dummy and a veth pair with the pair's MAC are never enslaved.
+
+    Given an address at creation, they keep a zero permanent address (NET_ADDR_SET), so a driver
+    that matches on perm_addr drops them there already; test_same_mac_virtio_not_standby covers a
+    same-MAC device whose permanent address does match."""
     missing = [m for m in ("dummy", "veth") if not config.staged_module(driver, m)]
     if missing:
         pytest.skip(f"{driver} kernel has no {', '.join(missing)} module (CONFIG_DUMMY/VETH=m)")
