@@ -45,7 +45,7 @@ def stage(flavour):
 
 
 def staged_module(flavour, name):
-    """Path of module `name` (dashes and underscores alike) in a flavour's staged modules, or None."""
+    """Path of module `name` (dash or underscore alike) in a flavour's staged modules, or None."""
     want = name.replace("-", "_")
     for ko in (STAGE / flavour / "lib" / "modules").glob("*/kernel/**/*.ko*"):
         if ko.name.split(".ko")[0].replace("-", "_") == want:
