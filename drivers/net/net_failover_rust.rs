@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Failover master for paravirtual network devices.
+//!
+//! A drop-in for `drivers/net/net_failover.c` and `net/core/failover.c`. A paravirtual driver
+//! (virtio_net with `VIRTIO_NET_F_STANDBY`) calls `net_failover_create()` for its device. The
+//! master netdev made here enslaves that device as the *standby*, and a PCI device (a VF) with
+//! the same permanent address, in the same network namespace, as the *primary*. It transmits
+//! through the primary whenever the primary is usable (running, with carrier), else through the
+//! standby, and takes the frames of both. Userspace only ever configures the master.
+
+use core::ptr;
+use kernel::{
+    net::{
+        dev::{Device, DeviceRef, OpsLocked},
+        failover::NetFailover,
+        netdev::{
+            features, Config, Driver, DrvInfo, Duplex, LinkKsettings, NetDev, Registration,
+            Stats64, TxResult,
+        },
+        notifier::{self, Event, Notify},
+        rtnl::{Rtnl, RtnlCell, RtnlGuard},
+        rx_handler::{self, RxAction, RxHandler},
+        skbuff::SkBuff,
+        slot::DeviceSlot,
+        upper::{AddrListsLocked, LagTxType},
+    },
+    netdev_err, netdev_info, new_spinlock,
+    prelude::*,
+    sync::{aref::ARef, rcu, Arc, SpinLock},
+};
+
+module! {
+    type: FailoverModule,
+    name: "net_failover",
+    authors: ["The net_failover_rust authors"],
+    description: "Failover driver for Paravirtual drivers",
+    license: "GPL v2",
+}
+
+kernel::net_failover_export!(Failover);
+
+/// Offloads a VLAN on the master may use, when the slaves have them (`FAILOVER_VLAN_FEATURES`).
+const VLAN_FEATURES: u64 = features::HW_CSUM
+    | features::SG
+    | features::FRAGLIST
+    | features::ALL_TSO
+    | features::HIGHDMA
+    | features::LRO;
+
+/// Offloads for encapsulated traffic, when the slaves have them (`FAILOVER_ENC_FEATURES`).
+const ENC_FEATURES: u64 = features::HW_CSUM | features::SG | features::RXCSUM | features::ALL_TSO;
+
+/// The Ethernet header length (`ETH_HLEN`).
+const ETH_HLEN: u16 = 14;
+
+/// The master's transmit queues: at least two, and enough for the VFs met in practice.
+const TX_QUEUES: u32 = 16;
+
+/// The two slave roles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The passthrough device (VF), preferred whenever usable.
+    Primary = 0,
+    /// The paravirtual device, used while the primary is not.
+    Standby = 1,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        }
+    }
+}
+
+/// Whether `dev` can transmit: running, with carrier.
+fn usable(dev: &Device) -> bool {
+    dev.is_running() && dev.carrier_ok()
+}
+
+/// The slaves, read by the data path under RCU and written under the RTNL.
+struct Slaves {
+    slots: [DeviceSlot; 2],
+}
+
+impl Slaves {
+    fn slot(&self, role: Role) -> &DeviceSlot {
+        &self.slots[role as usize]
+    }
+
+    /// The slave to transmit through, if any: the primary if usable, else the standby.
+    fn active<'a>(&self, rcu: &'a rcu::Guard) -> Option<&'a Device> {
+        [Role::Primary, Role::Standby]
+            .into_iter()
+            .filter_map(|r| self.slot(r).get(rcu))
+            .find(|d| usable(d))
+    }
+
+    /// [`Slaves::active`], for the control path.
+    fn active_rtnl(&self, rtnl: &Rtnl<'_>) -> Option<ARef<Device>> {
+        [Role::Primary, Role::Standby]
+            .into_iter()
+            .filter_map(|r| self.slot(r).get_rtnl(rtnl))
+            .find(|d| usable(d))
+    }
+
+    /// The role `dev` has, if it is one of the slaves.
+    fn role_of(&self, rtnl: &Rtnl<'_>, dev: &Device) -> Option<Role> {
+        [Role::Primary, Role::Standby].into_iter().find(|r| {
+            self.slot(*r)
+                .get_rtnl(rtnl)
+                .is_some_and(|d| ptr::eq(&*d, dev))
+        })
+    }
+}
+
+/// Counters that outlive the slaves: the master's totals, and each slave's values when they
+/// were last folded into the totals.
+#[derive(Default)]
+struct Folded {
+    total: Stats64,
+    seen: [Stats64; 2],
+}
+
+/// Adds to `total` what each counter grew by from `old` to `new`. Counters that went back
+/// (some drivers reset them on down/up) add nothing; 32-bit counters wrap as 32-bit.
+fn fold(total: &mut Stats64, new: &Stats64, old: &Stats64) {
+    let it = total
+        .values_mut()
+        .iter_mut()
+        .zip(new.values())
+        .zip(old.values());
+    for ((res, &nv), &ov) in it {
+        let delta = if (nv | ov) >> 32 == 0 {
+            i64::from((nv as u32).wrapping_sub(ov as u32) as i32)
+        } else {
+            nv.wrapping_sub(ov) as i64
+        };
+        if delta > 0 {
+            *res += delta as u64;
+        }
+    }
+}
+
+/// The master's private data.
+#[pin_data]
+struct Master {
+    slaves: Arc<Slaves>,
+    #[pin]
+    stats: SpinLock<Folded>,
+    /// The slaves' receive handlers; dropping one releases the slave's frames.
+    rx: RtnlCell<[Option<rx_handler::Registration<SlaveRx>>; 2]>,
+}
+
+impl Master {
+    /// Folds each slave's counters into the totals and returns them.
+    fn fold_stats(&self) -> Stats64 {
+        let mut f = self.stats.lock();
+        let rcu = rcu::read_lock();
+        let mut total = f.total.clone();
+        for role in [Role::Primary, Role::Standby] {
+            if let Some(dev) = self.slaves.slot(role).get(&rcu) {
+                let new = dev.stats();
+                fold(&mut total, &new, &f.seen[role as usize]);
+                f.seen[role as usize] = new;
+            }
+        }
+        f.total = total.clone();
+        total
+    }
+}
+
+#[vtable]
+impl Driver for Master {
+    fn open(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) -> Result {
+        let slaves = &dev.data().slaves;
+        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
+        if let Some(p) = &primary {
+            p.open(rtnl).inspect_err(|_| dev.tx_disable())?;
+        }
+        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
+            s.open(rtnl).inspect_err(|_| {
+                if let Some(p) = &primary {
+                    p.close(rtnl);
+                }
+                dev.tx_disable();
+            })?;
+        }
+        if slaves.active_rtnl(rtnl).is_some() {
+            dev.carrier_on();
+            dev.tx_wake_all_queues();
+        }
+        Ok(())
+    }
+
+    fn stop(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) -> Result {
+        dev.tx_disable();
+        for role in [Role::Primary, Role::Standby] {
+            if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
+                s.close(rtnl);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_xmit(dev: &NetDev<Self>, mut skb: SkBuff) -> TxResult {
+        let rcu = rcu::read_lock();
+        match dev.data().slaves.active(&rcu) {
+            Some(slave) => {
+                skb.restore_lower_queue_mapping();
+                // On error the slave dropped and counted the packet.
+                let _ = skb.transmit(slave);
+            }
+            None => {
+                dev.count_tx_dropped();
+                skb.free();
+            }
+        }
+        TxResult::Ok
+    }
+
+    fn select_queue(dev: &NetDev<Self>, skb: &mut SkBuff) -> u16 {
+        let rcu = rcu::read_lock();
+        let txq = match dev.data().slaves.slot(Role::Primary).get(&rcu) {
+            Some(primary) => primary.pick_tx_queue(skb),
+            None => skb.rx_queue().unwrap_or(0),
+        };
+        // The slave sees the queue the stack mapped the packet to; see `start_xmit`.
+        skb.save_lower_queue_mapping();
+        match u16::try_from(dev.real_num_tx_queues()) {
+            Ok(n) if n > 0 => txq % n,
+            _ => 0,
+        }
+    }
+
+    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, features: u64) -> u64 {
+        // The slave checks the packet again when it transmits it.
+        features
+    }
+
+    fn get_stats64(dev: &NetDev<Self>, stats: &mut Stats64) {
+        *stats = dev.data().fold_stats();
+    }
+
+    fn change_mtu(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
+        let slaves = &dev.data().slaves;
+        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
+        if let Some(p) = &primary {
+            p.set_mtu(rtnl, new_mtu)?;
+        }
+        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
+            s.set_mtu(rtnl, new_mtu).inspect_err(|_| {
+                if let Some(p) = &primary {
+                    let _ = p.set_mtu(rtnl, dev.mtu());
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn set_rx_mode(dev: &NetDev<Self>, lists: &AddrListsLocked<'_>) {
+        let rcu = rcu::read_lock();
+        for role in [Role::Primary, Role::Standby] {
+            if let Some(slave) = dev.data().slaves.slot(role).get(&rcu) {
+                // Like the C driver, a slave short of memory misses the update until the next.
+                let _ = lists.sync_to(slave);
+            }
+        }
+    }
+
+    fn vlan_rx_add_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
+        let slaves = &dev.data().slaves;
+        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
+        if let Some(p) = &primary {
+            p.vlan_vid_add(rtnl, proto, vid)?;
+        }
+        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
+            s.vlan_vid_add(rtnl, proto, vid).inspect_err(|_| {
+                if let Some(p) = &primary {
+                    p.vlan_vid_del(rtnl, proto, vid);
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn vlan_rx_kill_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
+        for role in [Role::Primary, Role::Standby] {
+            if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
+                s.vlan_vid_del(rtnl, proto, vid);
+            }
+        }
+        Ok(())
+    }
+
+    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
+        info.set_driver(c"net_failover");
+        info.set_version(c"0.1");
+    }
+
+    fn get_link_ksettings(
+        dev: &NetDev<Self>,
+        rtnl: &Rtnl<'_>,
+        settings: &mut LinkKsettings,
+    ) -> Result {
+        match dev.data().slaves.active_rtnl(rtnl) {
+            Some(slave) => slave.link_ksettings(rtnl, settings),
+            None => {
+                settings.set_duplex(Duplex::Unknown);
+                settings.set_port_other();
+                settings.set_speed(LinkKsettings::SPEED_UNKNOWN);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A slave's receive handler: its frames become the master's.
+struct SlaveRx {
+    slaves: Arc<Slaves>,
+    master: DeviceRef,
+}
+
+impl RxHandler for SlaveRx {
+    fn handle<'a>(&'a self, rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a> {
+        let primary = self.slaves.slot(Role::Primary).get(rcu);
+        let standby = self.slaves.slot(Role::Standby).get(rcu);
+        let on_standby = matches!((skb.dev(), standby), (Some(d), Some(s)) if ptr::eq(d, s));
+        if primary.is_some() && on_standby {
+            // Only handlers bound to the standby itself (e.g. AF_PACKET) see the frame.
+            return RxAction::Exact(skb);
+        }
+        RxAction::Another(skb, &self.master)
+    }
+}
+
+/// A failover master, as virtio_net holds it.
+struct Instance {
+    reg: Registration<Master>,
+}
+
+impl Instance {
+    fn master(&self) -> &NetDev<Master> {
+        self.reg.dev()
+    }
+}
+
+/// Every failover master, for matching new devices against (by permanent address).
+static MASTERS: RtnlCell<KVec<Arc<Instance>>> = RtnlCell::new(KVec::new());
+
+/// The master whose permanent address is `dev`'s, if any.
+fn master_for(rtnl: &Rtnl<'_>, dev: &Device) -> Option<Arc<Instance>> {
+    let masters = MASTERS.borrow(rtnl);
+    masters
+        .iter()
+        .find(|i| i.master().perm_addr() == dev.perm_addr())
+        .cloned()
+}
+
+/// The role a device would have under `master`: the standby shares the master's parent (the
+/// virtio device).
+fn role_for(master: &Device, dev: &Device) -> Role {
+    let parent = |d: &Device| d.parent().map(ptr::from_ref);
+    if parent(master) == parent(dev) {
+        Role::Standby
+    } else {
+        Role::Primary
+    }
+}
+
+/// Tells the master and LAG-offloading drivers whether `slave` has link and carries traffic.
+fn lower_state_changed(rtnl: &Rtnl<'_>, slaves: &Slaves, slave: &Device) {
+    let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
+    let tx_enabled = match &primary {
+        Some(p) if ptr::eq(&**p, slave) => slave.is_running(),
+        Some(p) if p.is_running() => false,
+        _ => slave.is_running(),
+    };
+    slave.lower_state_changed(rtnl, slave.carrier_ok(), tx_enabled);
+}
+
+/// Derives the master's offloads and header room from its slaves.
+fn compute_features(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
+    let mut vlan = VLAN_FEATURES & features::ALL_FOR_ALL;
+    let mut enc = ENC_FEATURES;
+    let mut hard_header_len = ETH_HLEN;
+    let mut release_dst = true;
+    for role in [Role::Primary, Role::Standby] {
+        if let Some(s) = master.data().slaves.slot(role).get_rtnl(rtnl) {
+            vlan = features::increment(vlan, s.vlan_features(), VLAN_FEATURES);
+            enc = features::increment(enc, s.hw_enc_features(), ENC_FEATURES);
+            release_dst &= s.releases_dst();
+            hard_header_len = hard_header_len.max(s.hard_header_len());
+        }
+    }
+    let enc = enc | features::GSO_ENCAP_ALL;
+    master.set_lower_offloads(rtnl, vlan, enc, hard_header_len, release_dst);
+}
+
+/// Checks that `dev` may become `master`'s slave in `role`.
+fn may_enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device, role: Role) -> Result {
+    if master.data().slaves.slot(role).is_some() {
+        netdev_err!(
+            master,
+            "{} attempting to register as slave dev when {} already present\n",
+            dev.name(rtnl),
+            role.name()
+        );
+        return Err(EINVAL);
+    }
+    // Only a directly attached VF may be the primary; there is no easy way to tell a VF, so
+    // it must be a PCI device. The C driver does not check the namespace.
+    if role == Role::Primary && (!dev.parent_is_pci() || !dev.same_net(master)) {
+        return Err(EINVAL);
+    }
+    // The C driver checks the master's flag here, which a master never has.
+    if dev.is_vlan_challenged() && master.vlan_in_use(rtnl) {
+        netdev_err!(
+            master,
+            "Device {} is VLAN challenged and failover device has VLAN set up\n",
+            dev.name(rtnl)
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Makes a linked slave part of the master's state: MTU, up state, address and VLAN filters,
+/// then the slot the data path reads.
+fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role: Role) -> Result {
+    let dev = slave.dev();
+    let orig_mtu = dev.mtu();
+    slave.set_mtu(master.mtu()).inspect_err(|_| {
+        netdev_err!(
+            master,
+            "unable to change mtu of {} to {} register failed\n",
+            dev.name(rtnl),
+            master.mtu()
+        );
+    })?;
+    if master.is_running() {
+        match slave.open() {
+            Ok(()) => {}
+            // Opening fails while udev renames the device; it is retried on CHANGENAME.
+            Err(e) if e == EBUSY => {}
+            Err(e) => {
+                netdev_err!(
+                    master,
+                    "Opening slave {} failed err:{}\n",
+                    dev.name(rtnl),
+                    e.to_errno()
+                );
+                let _ = slave.set_mtu(orig_mtu);
+                return Err(e);
+            }
+        }
+    }
+    master.with_addr_lists(|lists| {
+        let _ = lists.sync_to(dev);
+    });
+    if let Err(e) = dev.vlan_vids_add_by_dev(rtnl, master) {
+        netdev_err!(
+            master,
+            "Failed to add vlan ids to device {} err:{}\n",
+            dev.name(rtnl),
+            e.to_errno()
+        );
+        dev.addr_lists_unsync(rtnl, master);
+        slave.close();
+        let _ = slave.set_mtu(orig_mtu);
+        return Err(e);
+    }
+
+    let m = master.data();
+    // The counters so far are the slave's own, not the master's.
+    m.stats.lock().seen[role as usize] = dev.stats();
+    m.slaves
+        .slot(role)
+        .replace(rtnl, Some(DeviceRef::new(dev, GFP_KERNEL)));
+    if role == Role::Primary {
+        master.set_mtu_range(rtnl, dev.min_mtu(), dev.max_mtu());
+    }
+    lower_state_changed(rtnl, &m.slaves, dev);
+    compute_features(rtnl, master);
+    let _ = dev.call_notifiers(rtnl, Event::Join);
+    netdev_info!(
+        master,
+        "failover {} slave:{} registered\n",
+        role.name(),
+        dev.name(rtnl)
+    );
+    Ok(())
+}
+
+/// Enslaves `slave` to `master`: takes its frames, links it below the master, marks it as a
+/// failover slave and attaches it. Undoes everything if a step fails.
+fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> Result {
+    let dev = slave.dev();
+    let role = role_for(master, dev);
+    may_enslave(rtnl, master, dev, role)?;
+    let handler = SlaveRx {
+        slaves: master.data().slaves.clone(),
+        master: DeviceRef::new(master, GFP_KERNEL),
+    };
+    let rx = rx_handler::Registration::new(rtnl, dev, handler).inspect_err(|e| {
+        netdev_err!(
+            dev,
+            "can not register failover rx handler (err = {})\n",
+            e.to_errno()
+        );
+    })?;
+    if let Err(e) = dev.master_upper_link(rtnl, master, LagTxType::ActiveBackup) {
+        netdev_err!(
+            dev,
+            "can not set failover device {} (err = {})\n",
+            master.name(rtnl),
+            e.to_errno()
+        );
+        rx.unregister(rtnl);
+        return Err(e);
+    }
+    dev.set_failover_slave(rtnl, true);
+    if let Err(e) = attach(rtnl, master, slave, role) {
+        dev.upper_unlink(rtnl, master);
+        dev.set_failover_slave(rtnl, false);
+        rx.unregister(rtnl);
+        return Err(e);
+    }
+    master.data().rx.borrow_mut(rtnl)[role as usize] = Some(rx);
+    Ok(())
+}
+
+/// Releases `dev` from `master`, undoing every step of [`enslave`].
+fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
+    let m = master.data();
+    let Some(role) = m.slaves.role_of(rtnl, dev) else {
+        return;
+    };
+    let rx = m.rx.borrow_mut(rtnl)[role as usize].take();
+    if let Some(rx) = rx {
+        rx.unregister(rtnl);
+    }
+    dev.upper_unlink(rtnl, master);
+    dev.set_failover_slave(rtnl, false);
+
+    dev.vlan_vids_del_by_dev(rtnl, master);
+    dev.addr_lists_unsync(rtnl, master);
+    dev.close(rtnl);
+    // What the slave carried until now stays in the master's counters.
+    m.fold_stats();
+    m.slaves.slot(role).replace(rtnl, None);
+    if role == Role::Primary {
+        if let Some(s) = m.slaves.slot(Role::Standby).get_rtnl(rtnl) {
+            master.set_mtu_range(rtnl, s.min_mtu(), s.max_mtu());
+        }
+    }
+    compute_features(rtnl, master);
+    netdev_info!(
+        master,
+        "failover {} slave:{} unregistered\n",
+        role.name(),
+        dev.name(rtnl)
+    );
+}
+
+/// A new device: enslave it if it matches a master.
+fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
+    let dev = slave.dev();
+    if !dev.is_ether() {
+        return;
+    }
+    if let Some(instance) = master_for(rtnl, dev) {
+        // Failures are logged where they happen; the device stays on its own.
+        let _ = enslave(rtnl, instance.master(), slave);
+    }
+}
+
+/// A slave's link or up state changed: follow it with the master's carrier.
+fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
+    let Some(instance) = master_for(rtnl, dev) else {
+        return;
+    };
+    let master = instance.master();
+    let m = master.data();
+    if !master.is_running() || m.slaves.role_of(rtnl, dev).is_none() {
+        return;
+    }
+    if m.slaves.active_rtnl(rtnl).is_some() {
+        master.carrier_on();
+        master.tx_wake_all_queues();
+    } else {
+        m.fold_stats();
+        master.carrier_off();
+        master.tx_stop_all_queues();
+    }
+    lower_state_changed(rtnl, &m.slaves, dev);
+}
+
+/// The netdevice notifier that finds and follows slaves.
+struct Matcher;
+
+impl Notify for Matcher {
+    fn notify(
+        &self,
+        rtnl: &Rtnl<'_>,
+        event: Event,
+        dev: &Device,
+        locked: Option<&OpsLocked<'_>>,
+    ) -> Result {
+        // Events of the masters themselves are not about slaves.
+        if dev.is_failover() {
+            return Ok(());
+        }
+        match (event, locked) {
+            (Event::Register, Some(slave)) => slave_register(rtnl, slave),
+            (Event::Unregister, _) if dev.is_failover_slave() => {
+                if let Some(instance) = master_for(rtnl, dev) {
+                    release(rtnl, instance.master(), dev);
+                }
+            }
+            (Event::Up | Event::Down | Event::Change, _) if dev.is_failover_slave() => {
+                slave_link_change(rtnl, dev);
+            }
+            // udev renamed the slave: bring it up if that failed with EBUSY when enslaved.
+            (Event::ChangeName, Some(slave)) if dev.is_failover_slave() => {
+                if let Some(instance) = master_for(rtnl, dev) {
+                    let master = instance.master();
+                    if master.is_running() && master.data().slaves.role_of(rtnl, dev).is_some() {
+                        let _ = slave.open();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The `net_failover_create()`/`net_failover_destroy()` implementation.
+struct Failover;
+
+impl NetFailover for Failover {
+    type Instance = Arc<Instance>;
+
+    fn create(standby: &Device) -> Result<KBox<Arc<Instance>>> {
+        let parent = standby.parent().ok_or(EINVAL)?;
+        let addr: [u8; 6] = {
+            // The standby is not registered yet, but its address is read under the RTNL.
+            let guard = RtnlGuard::lock();
+            standby
+                .addr(&guard.token())
+                .try_into()
+                .map_err(|_| EINVAL)?
+        };
+        let config = Config::new(c"eth%d")
+            .queues(TX_QUEUES)
+            .parent(parent)
+            .net_of(standby)
+            .addr(&addr)
+            .mtu_range(standby.min_mtu(), standby.max_mtu())
+            .virtual_master()
+            .hw_features(
+                VLAN_FEATURES
+                    | features::HW_VLAN_CTAG_TX
+                    | features::HW_VLAN_CTAG_RX
+                    | features::HW_VLAN_CTAG_FILTER
+                    | features::GSO_ENCAP_ALL,
+            );
+        let slaves = Arc::new(
+            Slaves {
+                slots: [DeviceSlot::new(), DeviceSlot::new()],
+            },
+            GFP_KERNEL,
+        )?;
+        let reg = Registration::new(
+            config,
+            try_pin_init!(Master {
+                slaves,
+                stats <- new_spinlock!(Folded::default()),
+                rx: RtnlCell::new([None, None]),
+            }),
+        )
+        .inspect_err(|_| dev_err!(parent, "Unable to register failover_dev!\n"))?;
+        reg.dev().carrier_off();
+        let instance = Arc::new(Instance { reg }, GFP_KERNEL)?;
+        let handle = KBox::new(instance.clone(), GFP_KERNEL)?;
+
+        let guard = RtnlGuard::lock();
+        let rtnl = guard.token();
+        let master = instance.master();
+        let pushed = MASTERS.borrow_mut(&rtnl).push(instance.clone(), GFP_KERNEL);
+        if let Err(e) = pushed {
+            // Unregistering takes the RTNL.
+            drop(guard);
+            return Err(e.into());
+        }
+        master.set_failover(&rtnl, true);
+        netdev_info!(
+            master,
+            "failover master:{} registered\n",
+            master.name(&rtnl)
+        );
+        // The VF may have come first.
+        master.for_each_in_net(&rtnl, |dev| {
+            if !dev.is_failover() && dev.perm_addr() == master.perm_addr() {
+                slave_register(&rtnl, &dev.lock_ops(&rtnl));
+            }
+        });
+        Ok(handle)
+    }
+
+    fn destroy(handle: KBox<Arc<Instance>>) {
+        let instance = KBox::into_inner(handle);
+        let master = instance.master();
+        master.detach();
+        {
+            let guard = RtnlGuard::lock();
+            let rtnl = guard.token();
+            for role in [Role::Primary, Role::Standby] {
+                if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
+                    release(&rtnl, master, &slave);
+                }
+            }
+            master.set_failover(&rtnl, false);
+            MASTERS
+                .borrow_mut(&rtnl)
+                .retain(|i| !Arc::ptr_eq(i, &instance));
+            netdev_info!(
+                master,
+                "failover master:{} unregistered\n",
+                master.name(&rtnl)
+            );
+        }
+        // The last reference: unregisters and frees the master (which takes the RTNL).
+        drop(instance);
+    }
+}
+
+struct FailoverModule {
+    _matcher: Pin<KBox<notifier::Registration<Matcher>>>,
+}
+
+impl kernel::Module for FailoverModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _matcher: KBox::pin_init(notifier::Registration::new(Matcher), GFP_KERNEL)?,
+        })
+    }
+}
