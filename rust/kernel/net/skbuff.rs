@@ -171,6 +171,22 @@ impl SkBuff {
         self.set_queue_mapping(q);
     }
 
+    /// Whether a received frame is addressed to this host's unicast address
+    /// (`skb->pkt_type == PACKET_HOST`), as opposed to broadcast, multicast or another host.
+    #[inline]
+    pub fn is_for_host(&self) -> bool {
+        // SAFETY: The skb is valid; `pkt_type` lives in the `headers` group, always accessible
+        // through the first member of its union.
+        let t = unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .pkt_type()
+        };
+        u32::from(t) == bindings::PACKET_HOST
+    }
+
     /// The packet's protocol (`skb->protocol`), in host byte order, e.g. `ETH_P_IP`.
     #[inline]
     pub fn protocol(&self) -> u16 {

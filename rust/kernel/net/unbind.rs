@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Early notice that a PCI device is losing its driver.
+//!
+//! The driver core raises `BUS_NOTIFY_UNBIND_DRIVER` before it calls a driver's remove, on every
+//! path that unbinds it: PCIe native hot-unplug (pciehp), ACPI eject (acpiphp), a write to the
+//! driver's `unbind` file and module unload. For a network device whose parent that is, this
+//! comes before the driver closes and unregisters it, while it still transmits: an upper device
+//! can move its traffic elsewhere without losing any.
+//!
+//! C header: [`include/linux/device/bus.h`](srctree/include/linux/device/bus.h)
+
+use crate::{bindings, device, error::to_result, prelude::*, types::Opaque};
+use core::ffi::c_void;
+
+/// Receives the notice.
+pub trait Unbinding: Sync {
+    /// `dev` is about to be unbound from its driver. Runs in process context with `dev`'s
+    /// device lock held, before the driver's remove; may sleep and take the RTNL.
+    fn unbinding(&self, dev: &device::Device);
+}
+
+/// A registered PCI bus notifier that passes [`Unbinding::unbinding`] on; unregisters on drop.
+///
+/// # Invariants
+///
+/// `nb` is registered on the PCI bus's notifier chain from the end of initialisation until
+/// drop, with [`PciUnbindNotifier::callback`] as its `notifier_call`.
+#[pin_data(PinnedDrop)]
+pub struct PciUnbindNotifier<T: Unbinding> {
+    data: T,
+    #[pin]
+    nb: Opaque<bindings::notifier_block>,
+}
+
+// SAFETY: The notifier can be unregistered from any thread; `T` is `Sync`, so the callback may
+// use it from any thread.
+unsafe impl<T: Unbinding + Send> Send for PciUnbindNotifier<T> {}
+
+// SAFETY: `&self` only gives access to `data`, which is `Sync`.
+unsafe impl<T: Unbinding> Sync for PciUnbindNotifier<T> {}
+
+impl<T: Unbinding> PciUnbindNotifier<T> {
+    /// Registers `data` on the PCI bus's notifier chain.
+    pub fn new(data: T) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            data,
+            nb <- Opaque::try_ffi_init(|slot: *mut bindings::notifier_block| {
+                // SAFETY: `slot` is valid for writes; an all-zero `notifier_block` is valid.
+                unsafe {
+                    slot.write(core::mem::zeroed());
+                    (*slot).notifier_call = Some(Self::callback);
+                }
+                // SAFETY: `slot` is pinned and stays registered until `PinnedDrop`.
+                // INVARIANT: On success `nb` is registered with our callback.
+                to_result(unsafe {
+                    bindings::bus_register_notifier(&raw const bindings::pci_bus_type, slot)
+                })
+            }),
+        })
+    }
+
+    /// The notified data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// # Safety
+    ///
+    /// Only called by the PCI bus notifier chain, with `nb` inside a live
+    /// [`PciUnbindNotifier`] and `data` a `struct device`.
+    unsafe extern "C" fn callback(
+        nb: *mut bindings::notifier_block,
+        action: crate::ffi::c_ulong,
+        data: *mut c_void,
+    ) -> crate::ffi::c_int {
+        if action == bindings::bus_notifier_event_BUS_NOTIFY_UNBIND_DRIVER as crate::ffi::c_ulong {
+            // SAFETY: `nb` is the `nb` field of a live `PciUnbindNotifier<T>` (invariant).
+            let this = unsafe {
+                &*crate::container_of!(nb.cast::<Opaque<bindings::notifier_block>>(), Self, nb)
+            };
+            // SAFETY: Bus notifiers receive the device concerned, valid during the call.
+            this.data
+                .unbinding(unsafe { device::Device::from_raw(data.cast()) });
+        }
+        bindings::NOTIFY_DONE as crate::ffi::c_int
+    }
+}
+
+#[pinned_drop]
+impl<T: Unbinding> PinnedDrop for PciUnbindNotifier<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered (type invariant); unregistering waits for running callbacks.
+        unsafe {
+            bindings::bus_unregister_notifier(&raw const bindings::pci_bus_type, self.nb.get())
+        };
+    }
+}
