@@ -23,11 +23,16 @@ use kernel::{
         rx_handler::{self, RxAction, RxHandler},
         skbuff::SkBuff,
         slot::DeviceSlot,
+        unbind::{PciUnbindNotifier, Unbinding},
         upper::{AddrListsLocked, LagTxType},
     },
     netdev_err, netdev_info, new_spinlock,
     prelude::*,
-    sync::{aref::ARef, rcu, Arc, SpinLock},
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        rcu, Arc, SpinLock,
+    },
 };
 
 module! {
@@ -36,6 +41,12 @@ module! {
     authors: ["The net_failover_rust authors"],
     description: "Failover driver for Paravirtual drivers",
     license: "GPL v2",
+    params: {
+        num_grat_arp: u32 {
+            default: 1,
+            description: "Gratuitous ARPs and unsolicited NAs sent when the active slave changes",
+        },
+    },
 }
 
 kernel::net_failover_export!(Failover);
@@ -83,6 +94,9 @@ fn usable(dev: &Device) -> bool {
 /// The slaves, read by the data path under RCU and written under the RTNL.
 struct Slaves {
     slots: [DeviceSlot; 2],
+    /// The primary's driver is being unbound (hot-unplug): it is not used any more, though it
+    /// still works until its driver's remove closes it.
+    primary_leaving: Atomic<bool>,
 }
 
 impl Slaves {
@@ -90,20 +104,25 @@ impl Slaves {
         &self.slots[role as usize]
     }
 
-    /// The slave to transmit through, if any: the primary if usable, else the standby.
+    /// Whether `dev`, in `role`, carries the traffic if it can.
+    fn eligible(&self, role: Role, dev: &Device) -> bool {
+        usable(dev) && (role == Role::Standby || !self.primary_leaving.load(Relaxed))
+    }
+
+    /// The slave to transmit through, if any: the primary if usable and staying, else the
+    /// standby if usable.
     fn active<'a>(&self, rcu: &'a rcu::Guard) -> Option<&'a Device> {
         [Role::Primary, Role::Standby]
             .into_iter()
-            .filter_map(|r| self.slot(r).get(rcu))
-            .find(|d| usable(d))
+            .find_map(|r| self.slot(r).get(rcu).filter(|d| self.eligible(r, d)))
     }
 
-    /// [`Slaves::active`], for the control path.
-    fn active_rtnl(&self, rtnl: &Rtnl<'_>) -> Option<ARef<Device>> {
-        [Role::Primary, Role::Standby]
-            .into_iter()
-            .filter_map(|r| self.slot(r).get_rtnl(rtnl))
-            .find(|d| usable(d))
+    /// [`Slaves::active`], for the control path, with its role.
+    fn active_rtnl(&self, rtnl: &Rtnl<'_>) -> Option<(Role, ARef<Device>)> {
+        [Role::Primary, Role::Standby].into_iter().find_map(|r| {
+            let dev = self.slot(r).get_rtnl(rtnl)?;
+            self.eligible(r, &dev).then_some((r, dev))
+        })
     }
 
     /// The role `dev` has, if it is one of the slaves.
@@ -152,6 +171,8 @@ struct Master {
     stats: SpinLock<Folded>,
     /// The slaves' receive handlers; dropping one releases the slave's frames.
     rx: RtnlCell<[Option<rx_handler::Registration<SlaveRx>>; 2]>,
+    /// The active slave that peers were last told about.
+    announced: RtnlCell<Option<Role>>,
 }
 
 impl Master {
@@ -188,10 +209,13 @@ impl Driver for Master {
                 dev.tx_disable();
             })?;
         }
-        if slaves.active_rtnl(rtnl).is_some() {
+        // The core marks the master running only after this returns: no refresh() here.
+        let active = slaves.active_rtnl(rtnl).map(|(role, _)| role);
+        if active.is_some() {
             dev.carrier_on();
             dev.tx_wake_all_queues();
         }
+        *dev.data().announced.borrow_mut(rtnl) = active;
         Ok(())
     }
 
@@ -306,7 +330,7 @@ impl Driver for Master {
         settings: &mut LinkKsettings,
     ) -> Result {
         match dev.data().slaves.active_rtnl(rtnl) {
-            Some(slave) => slave.link_ksettings(rtnl, settings),
+            Some((_, slave)) => slave.link_ksettings(rtnl, settings),
             None => {
                 settings.set_duplex(Duplex::Unknown);
                 settings.set_port_other();
@@ -325,12 +349,18 @@ struct SlaveRx {
 
 impl RxHandler for SlaveRx {
     fn handle<'a>(&'a self, rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a> {
-        let primary = self.slaves.slot(Role::Primary).get(rcu);
         let standby = self.slaves.slot(Role::Standby).get(rcu);
         let on_standby = matches!((skb.dev(), standby), (Some(d), Some(s)) if ptr::eq(d, s));
-        if primary.is_some() && on_standby {
-            // Only handlers bound to the standby itself (e.g. AF_PACKET) see the frame.
-            return RxAction::Exact(skb);
+        // While the primary carries the traffic, broadcast and multicast frames also reach the
+        // standby: only handlers bound to the standby itself (e.g. AF_PACKET) see those. A
+        // unicast frame for us is never dropped: until the peers have learnt that the primary
+        // is active, that is where they still send (the C driver drops them as soon as a
+        // primary registers, even before it has link).
+        if on_standby && !skb.is_for_host() {
+            let primary = self.slaves.slot(Role::Primary).get(rcu);
+            if primary.is_some_and(|p| self.slaves.eligible(Role::Primary, p)) {
+                return RxAction::Exact(skb);
+            }
         }
         RxAction::Another(skb, &self.master)
     }
@@ -476,6 +506,9 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     let m = master.data();
     // The counters so far are the slave's own, not the master's.
     m.stats.lock().seen[role as usize] = dev.stats();
+    if role == Role::Primary {
+        m.slaves.primary_leaving.store(false, Relaxed);
+    }
     m.slaves
         .slot(role)
         .replace(rtnl, Some(DeviceRef::new(dev, GFP_KERNEL)));
@@ -484,6 +517,7 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     }
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
+    refresh(rtnl, master);
     let _ = dev.call_notifiers(rtnl, Event::Join);
     netdev_info!(
         master,
@@ -557,6 +591,7 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
         }
     }
     compute_features(rtnl, master);
+    refresh(rtnl, master);
     netdev_info!(
         master,
         "failover {} slave:{} unregistered\n",
@@ -577,6 +612,39 @@ fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
     }
 }
 
+/// Announces the master's addresses to its peers (gratuitous ARP, unsolicited NA), so that
+/// bridges and switches learn at once which port now leads to it.
+fn announce(rtnl: &Rtnl<'_>, master: &Device) {
+    for _ in 0..module_parameters::num_grat_arp.value() {
+        master.notify_peers(rtnl);
+    }
+}
+
+/// Follows the slaves' state with the master's carrier and queues, and announces a change of
+/// the active slave.
+fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
+    let m = master.data();
+    if !master.is_running() {
+        return;
+    }
+    let active = m.slaves.active_rtnl(rtnl).map(|(role, _)| role);
+    if active.is_some() {
+        master.carrier_on();
+        master.tx_wake_all_queues();
+    } else {
+        m.fold_stats();
+        master.carrier_off();
+        master.tx_stop_all_queues();
+    }
+    let changed = {
+        let mut announced = m.announced.borrow_mut(rtnl);
+        core::mem::replace(&mut *announced, active) != active
+    };
+    if changed && active.is_some() {
+        announce(rtnl, master);
+    }
+}
+
 /// A slave's link or up state changed: follow it with the master's carrier.
 fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
     let Some(instance) = master_for(rtnl, dev) else {
@@ -587,15 +655,42 @@ fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
     if !master.is_running() || m.slaves.role_of(rtnl, dev).is_none() {
         return;
     }
-    if m.slaves.active_rtnl(rtnl).is_some() {
-        master.carrier_on();
-        master.tx_wake_all_queues();
-    } else {
-        m.fold_stats();
-        master.carrier_off();
-        master.tx_stop_all_queues();
-    }
+    refresh(rtnl, master);
     lower_state_changed(rtnl, &m.slaves, dev);
+}
+
+/// Watches PCI devices losing their driver: a primary's means it is about to go (hot-unplug,
+/// unbind or module unload), so traffic moves to the standby while the primary still works.
+struct Unplug;
+
+impl Unbinding for Unplug {
+    fn unbinding(&self, pci: &kernel::device::Device) {
+        let guard = RtnlGuard::lock();
+        let rtnl = guard.token();
+        let mut masters = KVec::new();
+        for instance in MASTERS.borrow(&rtnl).iter() {
+            if masters.push(instance.clone(), GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        for instance in masters.iter() {
+            let master = instance.master();
+            let slaves = &master.data().slaves;
+            let Some(primary) = slaves.slot(Role::Primary).get_rtnl(&rtnl) else {
+                continue;
+            };
+            if primary.parent().is_some_and(|p| ptr::eq(p, pci)) {
+                slaves.primary_leaving.store(true, Relaxed);
+                netdev_info!(
+                    master,
+                    "failover primary slave:{} leaving\n",
+                    primary.name(&rtnl)
+                );
+                refresh(&rtnl, master);
+                lower_state_changed(&rtnl, slaves, &primary);
+            }
+        }
+    }
 }
 
 /// The netdevice notifier that finds and follows slaves.
@@ -622,6 +717,15 @@ impl Notify for Matcher {
             }
             (Event::Up | Event::Down | Event::Change, _) if dev.is_failover_slave() => {
                 slave_link_change(rtnl, dev);
+            }
+            // virtio_net announces after a migration, on the standby, which has no addresses:
+            // the master's are the ones to announce.
+            (Event::NotifyPeers, _) if dev.is_failover_slave() => {
+                if let Some(instance) = master_for(rtnl, dev) {
+                    if instance.master().is_running() {
+                        announce(rtnl, instance.master());
+                    }
+                }
             }
             // udev renamed the slave: bring it up if that failed with EBUSY when enslaved.
             (Event::ChangeName, Some(slave)) if dev.is_failover_slave() => {
@@ -671,6 +775,7 @@ impl NetFailover for Failover {
         let slaves = Arc::new(
             Slaves {
                 slots: [DeviceSlot::new(), DeviceSlot::new()],
+                primary_leaving: Atomic::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -680,6 +785,7 @@ impl NetFailover for Failover {
                 slaves,
                 stats <- new_spinlock!(Folded::default()),
                 rx: RtnlCell::new([None, None]),
+                announced: RtnlCell::new(None),
             }),
         )
         .inspect_err(|_| dev_err!(parent, "Unable to register failover_dev!\n"))?;
@@ -740,12 +846,14 @@ impl NetFailover for Failover {
 
 struct FailoverModule {
     _matcher: Pin<KBox<notifier::Registration<Matcher>>>,
+    _unplug: Pin<KBox<PciUnbindNotifier<Unplug>>>,
 }
 
 impl kernel::Module for FailoverModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
             _matcher: KBox::pin_init(notifier::Registration::new(Matcher), GFP_KERNEL)?,
+            _unplug: KBox::pin_init(PciUnbindNotifier::new(Unplug), GFP_KERNEL)?,
         })
     }
 }
