@@ -673,7 +673,7 @@ macro_rules! netdev_info {
         $crate::net::dev::Device::printk(
             $dev,
             $crate::c_str!("\x016"),
-            ::core::format_args!($($arg)*),
+            $crate::prelude::fmt!($($arg)*),
         )
     };
 }
@@ -685,7 +685,7 @@ macro_rules! netdev_err {
         $crate::net::dev::Device::printk(
             $dev,
             $crate::c_str!("\x013"),
-            ::core::format_args!($($arg)*),
+            $crate::prelude::fmt!($($arg)*),
         )
     };
 }
