@@ -137,7 +137,11 @@ impl<T> RtnlCell<T> {
     ///
     /// If the data is mutably borrowed.
     pub fn borrow<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> core::cell::Ref<'a, T> {
-        self.0.borrow()
+        // Not `RefCell::borrow`: objtool does not know its panic function does not return.
+        match self.0.try_borrow() {
+            Ok(r) => r,
+            Err(_) => panic!("RtnlCell borrowed while mutably borrowed"),
+        }
     }
 
     /// Borrows the data mutably while the RTNL is held.
@@ -146,6 +150,9 @@ impl<T> RtnlCell<T> {
     ///
     /// If the data is borrowed.
     pub fn borrow_mut<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> RefMut<'a, T> {
-        self.0.borrow_mut()
+        match self.0.try_borrow_mut() {
+            Ok(r) => r,
+            Err(_) => panic!("RtnlCell mutably borrowed while borrowed"),
+        }
     }
 }
