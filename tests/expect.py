@@ -15,6 +15,9 @@ KNOWN_GAPS = {
                        "the primary has link: ~2.2 s lost (BASELINE.md, 7.3: 119-154 packets)",
         "migrate_loss": "most of C's migration loss is the destination replug, same cause as "
                         "replug_loss (BASELINE.md, 7.3: 166-174 packets vs 30-79 ms downtime)",
+        "no_announce": "C net_failover never notifies peers when the active slave changes, and "
+                       "drops virtio's post-migration announce (raised on the standby, which has "
+                       "no addresses)",
         "flap_rx": "C net_failover returns RX_HANDLER_EXACT for standby frames whenever a primary "
                    "is registered, even with its link down, so the master receives nothing",
         "netns_enslave": "C failover matches slaves by permanent MAC in every network namespace "
