@@ -1,6 +1,8 @@
 """samples/rust/rust_netdev_pair: a veth-like pair written with the Rust netdev abstractions
 only. It must pass real traffic, count it, follow its peer's state and unload cleanly."""
 
+import time
+
 import pytest
 
 from nfr.netns import NetNS
@@ -87,7 +89,13 @@ def test_pair_passes_traffic(guest):
     rc, out = a.run("ping -n -c 3 -i 0.01 -W 1 198.51.100.2")
     assert parse_ping(out)["received"] == 0
 
-    # Unloading with both devices registered (one in another namespace) is clean.
+    # Unloading with both devices registered (one in another namespace), while traffic flows
+    # across them, is clean.
+    a.check("ip -n peer link set rpair1 up")
+    a.check("(setsid /bin/ping -n -i 0.002 -w 8 198.51.100.2 >/tmp/flood.log 2>&1 &); sleep 1")
+    before = stats(a, "rpair0")["tx"]
+    time.sleep(0.5)
+    assert stats(a, "rpair0")["tx"] > before, "no traffic across the pair before rmmod"
     a.check("rmmod rust_netdev_pair")
     assert "rpair0" not in a.check("ip -o link")
     assert "rpair1" not in a.check("ip -n peer -o link")

@@ -603,7 +603,8 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
 /// A new device: enslave it if it matches a master.
 fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
     let dev = slave.dev();
-    if !dev.is_ether() {
+    // Already enslaved: the notifier, registered after the master found it, replays REGISTER.
+    if !dev.is_ether() || dev.is_failover_slave() {
         return;
     }
     if let Some(instance) = master_for(rtnl, dev) {

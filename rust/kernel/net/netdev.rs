@@ -1110,6 +1110,35 @@ mod tests {
         }
     }
 
+    fn test_dev() -> impl PinInit<TestDev, Error> {
+        try_pin_init!(TestDev {
+            rx_mode: Atomic::new(0),
+            sent_on_1: Atomic::new(0),
+        })
+    }
+
+    #[test]
+    fn bad_names() -> Result {
+        let first = Registration::new(Config::new(c"rtestdup").random_addr(), test_dev())?;
+        // A name in use, and names the core refuses: an errno, and nothing is registered.
+        let dup = Registration::new(Config::new(c"rtestdup").random_addr(), test_dev());
+        assert_eq!(dup.err(), Some(EEXIST));
+        for bad in [c"", c"bad/name", c"bad name", c"."] {
+            let r = Registration::new(Config::new(bad).random_addr(), test_dev());
+            assert_eq!(r.err(), Some(EINVAL));
+        }
+        // A wrong address length is refused before registration.
+        let r = Registration::new(Config::new(c"rtestaddr").addr(&[2, 0, 0]), test_dev());
+        assert_eq!(r.err(), Some(EINVAL));
+        assert!(Device::get_by_name_init_net(c"rtestaddr").is_none());
+        let dev = Device::get_by_name_init_net(c"rtestdup").ok_or(ENODEV)?;
+        assert_eq!(dev.ifindex(), first.dev().ifindex());
+        drop(dev);
+        drop(first);
+        assert!(Device::get_by_name_init_net(c"rtestdup").is_none());
+        Ok(())
+    }
+
     #[test]
     fn register_stats_unregister() -> Result {
         let watch = Arc::new(
