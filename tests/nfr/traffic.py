@@ -1,6 +1,8 @@
-"""100 pps pings in both directions, and what they lost."""
+"""100 pps pings in both directions (or from the peer only), what they lost, and iperf3 TCP."""
 
+import json
 import re
+import statistics
 import subprocess
 import tempfile
 import time
@@ -39,18 +41,26 @@ def parse_ping(text):
 
 
 class PingPair:
-    """guest->peer ping run in the guest, peer->guest ping run in the namespace, same length."""
+    """guest->peer ping run in the guest, peer->guest ping run in the namespace, same length.
 
-    def __init__(self, ns, net, seconds, tag="p", peer=config.PEER_IP4, guest_ip=config.GUEST_IP4):
+    With guest_ping=False only the peer pings: the guest sends nothing but its echo replies, so a
+    bridge learns where the guest went only from what the guest announces (gratuitous ARP,
+    unsolicited NA) or from a reply to a request that found it anyway. 'guest_to_peer' is None.
+    """
+
+    def __init__(self, ns, net, seconds, tag="p", peer=config.PEER_IP4, guest_ip=config.GUEST_IP4,
+                 guest_ping=True):
         self.ns, self.net, self.tag = ns, net, tag
         self.count = int(seconds / INTERVAL)
         self.peer, self.guest_ip = peer, guest_ip
+        self.guest_ping = guest_ping
         self.host = None
 
     def start(self):
         args = ["ping", "-D", "-O", "-n", "-i", str(INTERVAL), "-c", str(self.count), "-W", "1"]
-        self.net.sh(f"rm -f /tmp/ping-{self.tag}.out; "
-                    f"setsid /bin/{' '.join(args)} {self.peer} >/tmp/ping-{self.tag}.out 2>&1 &")
+        if self.guest_ping:
+            out = f"/tmp/ping-{self.tag}.out"
+            self.net.sh(f"rm -f {out}; setsid /bin/{' '.join(args)} {self.peer} >{out} 2>&1 &")
         # To a file, not a pipe: a pipe that fills up would block ping and stop its sending.
         self.host_out = tempfile.TemporaryFile(mode="w+")
         self.host = subprocess.Popen(self.ns.exec_args(*args, self.guest_ip),
@@ -69,6 +79,14 @@ class PingPair:
         self.host_out.seek(0)
         host_out = self.host_out.read()
         self.host_out.close()
+        p2g = parse_ping(host_out)
+        # Host timestamps are real time; the guest's clock may jump across a migration.
+        p2g["gap_ms"] = p2g["max_gap_ms"]
+        if not self.guest_ping:
+            # Nothing frames the peer's replies from the guest side: a loss that lasts to the end
+            # of the window shows only in the sequence numbers.
+            p2g["gap_ms"] = max(p2g["max_gap_ms"], p2g["max_seq_gap_ms"])
+            return {"guest_to_peer": None, "peer_to_guest": p2g}
         deadline = time.monotonic() + timeout
         while True:
             rc, out = self.net.run(f"cat /tmp/ping-{self.tag}.out")
@@ -77,9 +95,8 @@ class PingPair:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"guest ping did not finish:\n{out[-2000:]}")
             time.sleep(0.5)
-        g2p, p2g = parse_ping(out), parse_ping(host_out)
-        # Host timestamps are real time; the guest's clock may jump across a migration.
-        g2p["gap_ms"], p2g["gap_ms"] = g2p["max_seq_gap_ms"], p2g["max_gap_ms"]
+        g2p = parse_ping(out)
+        g2p["gap_ms"] = g2p["max_seq_gap_ms"]
         return {"guest_to_peer": g2p, "peer_to_guest": p2g}
 
     def stop(self):
@@ -87,3 +104,98 @@ class PingPair:
             self.host.kill()
             self.host.wait()
 
+
+
+class Iperf:
+    """One iperf3 TCP stream between the peer and the guest.
+
+    The client runs in the namespace, so its report (-J, one interval every `interval` s) is on
+    the host's clock, which a migration does not move; the server runs in the guest (one test,
+    then it exits). reverse=True (iperf3 -R): the guest sends the data, peer -> guest otherwise.
+    """
+
+    PORT = 5201
+
+    def __init__(self, ns, net, seconds, reverse=True, interval=0.2, guest_ip=config.GUEST_IP4):
+        self.ns, self.net = ns, net
+        self.seconds, self.reverse, self.interval = seconds, reverse, interval
+        self.guest_ip = guest_ip
+        self.client = self.server_pid = None
+
+    def start(self):
+        self.server_pid = self.net.sh(
+            f"setsid iperf3 -s -1 -p {self.PORT} >/tmp/iperf3-s.out 2>&1 & echo $!").strip()
+        self.net.sh(f"for i in $(seq 100); do netstat -ltn | grep -q ':{self.PORT} ' && exit 0; "
+                    "sleep 0.1; done; echo iperf3 server not listening; exit 1")
+        args = ["iperf3", "-c", self.guest_ip, "-p", str(self.PORT), "-t", str(self.seconds),
+                "-i", str(self.interval), "-J", "--connect-timeout", "5000"]
+        if self.reverse:
+            args.append("-R")
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.t0 = time.monotonic()
+        self.client = subprocess.Popen(self.ns.exec_args(*args), stdout=self.out,
+                                       stderr=subprocess.STDOUT, text=True)
+        return self
+
+    def wait(self, timeout=None):
+        """-> dict(rc, error, survived, intervals [(start, end, Mbit/s)], mbps); waits for it."""
+        timeout = timeout or self.seconds * 3 + 60
+        try:
+            self.client.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.client.kill()
+            self.client.wait()
+        rc = self.client.returncode
+        self.out.seek(0)
+        text = self.out.read()
+        self.out.close()
+        try:
+            js = json.loads(text[text.index("{"):]) if "{" in text else {}
+        except ValueError:
+            js = {}
+        err = js.get("error") or (None if js else text.strip()[-500:] or "no output")
+        ivs = [(round(i["sum"]["start"], 3), round(i["sum"]["end"], 3),
+                round(i["sum"]["bits_per_second"] / 1e6, 2)) for i in js.get("intervals", [])]
+        end = js.get("end", {}).get("sum_received", {})
+        mbps = round(end["bits_per_second"] / 1e6, 2) if "bits_per_second" in end else None
+        return {"rc": rc, "error": err, "survived": rc == 0 and not err and mbps is not None,
+                "mbps": mbps, "seconds": end.get("seconds"), "intervals": ivs}
+
+    def stop(self):
+        if self.client and self.client.poll() is None:
+            self.client.kill()
+            self.client.wait()
+        if self.server_pid:
+            # Our own server, by pid; it is gone already when the test ran to its end.
+            try:
+                self.net.run(f"kill {self.server_pid} 2>/dev/null; true", timeout=10)
+            except Exception:
+                pass
+            self.server_pid = None
+
+    def run(self):
+        """Start, wait, stop: -> wait()'s dict."""
+        self.start()
+        try:
+            return self.wait()
+        finally:
+            self.stop()
+
+
+def dip(intervals, t_event, warmup=1.0, length=None):
+    """A stream's throughput around an event at t_event s into it (intervals from Iperf.wait()).
+
+    baseline: median Mbit/s of the intervals between warmup (slow start) and t_event; min: the
+    lowest interval from t_event on; below_half_s: time in intervals after warmup below half
+    the baseline (the stream's whole length, not only the event's neighbourhood), plus the time
+    missing at the end if the stream stopped before `length` s.
+    """
+    base = [m for s, e, m in intervals if s >= warmup - 1e-6 and e <= t_event + 1e-6]
+    after = [m for s, e, m in intervals if e > t_event]
+    if not base or not after:
+        return {"baseline_mbps": None, "min_mbps": None, "below_half_s": None}
+    b = statistics.median(base)
+    below = sum(e - s for s, e, m in intervals if s >= warmup - 1e-6 and m < b / 2)
+    if length:
+        below += max(0.0, length - intervals[-1][1])
+    return {"baseline_mbps": round(b, 2), "min_mbps": min(after), "below_half_s": round(below, 2)}
