@@ -1,16 +1,19 @@
 """A failover bench: one namespace, one guest with its failover group up, and the three events
-(unplug, replug, live migration) measured under 100 pps ping in both directions."""
+(unplug, replug, live migration) measured under 100 pps ping in both directions or from the peer
+only; an iperf3 TCP stream across a live migration; TCP throughput through the master against
+through the primary alone."""
 
 import time
 
 from . import config
 from .guest import Net
 from .netns import NetNS
-from .traffic import PingPair
+from .traffic import Iperf, PingPair, dip
 from .vm import Guest
 
 MIGRATION_PORT = 4444
 LEAD_S = 1.0  # traffic before the event starts
+TCP_LEAD_S = 3.0  # TCP stream before the migration: slow start, then the baseline
 
 
 def delta(before, after):
@@ -54,8 +57,16 @@ class Bench:
 
     # --- measured events ---------------------------------------------------------------------
 
-    def _window(self, seconds, event, tag):
-        pings = PingPair(self.ns, self.net, seconds, tag=tag)
+    def refresh(self):
+        """The guest pings the peer twice: the bridge and the peer's ARP cache point at the port
+        it sends from now, whatever an earlier peer-only event left behind."""
+        self.net.run(f"ping -n -c 2 -i 0.2 -W 1 {config.PEER_IP4}", timeout=30)
+
+    def _window(self, seconds, event, tag, peer_only=False):
+        if peer_only:
+            # (With both pings, the guest's first echo request does that before the event.)
+            self.refresh()
+        pings = PingPair(self.ns, self.net, seconds, tag=tag, guest_ping=not peer_only)
         pings.start()
         try:
             time.sleep(LEAD_S)
@@ -64,23 +75,26 @@ class Bench:
         finally:
             pings.stop()
         g2p, p2g = res["guest_to_peer"], res["peer_to_guest"]
+        if peer_only:
+            info.update(peer_to_guest_lost=p2g["lost"], max_gap_ms=p2g["gap_ms"], pings=res)
+            return info
         info.update(guest_to_peer_lost=g2p["lost"], peer_to_guest_lost=p2g["lost"],
                     max_gap_ms=max(g2p["gap_ms"], p2g["gap_ms"]), pings=res)
         return info
 
-    def unplug(self, seconds=5):
+    def unplug(self, seconds=5, peer_only=False):
         """device_del the primary under traffic."""
         before = self.net.counters()
 
         def ev(_):
             return {"device_deleted_s": round(self.guest.del_primary(), 3)}
 
-        info = self._window(seconds, ev, "unplug")
+        info = self._window(seconds, ev, "unplug", peer_only)
         self.net.wait_primary_gone()
         info["counters"] = delta(before, self.net.counters())
         return info
 
-    def replug(self, seconds=10, model=None):
+    def replug(self, seconds=10, model=None, peer_only=False):
         """device_add the primary under traffic; the window covers its link-up."""
         def ev(_):
             t0 = time.monotonic()
@@ -90,14 +104,14 @@ class Bench:
             self.net.wait_primary_active(timeout=seconds)
             return {"enslaved_s": round(t1 - t0, 3), "active_s": round(time.monotonic() - t0, 3)}
 
-        return self._window(seconds, ev, "replug")
+        return self._window(seconds, ev, "replug", peer_only)
 
-    def migrate(self, seconds=20):
-        """Live-migrate to a second QEMU on 127.0.0.1; the window covers the destination replug."""
+    def _migrate(self, timeout):
+        """Live-migrate to a second QEMU on 127.0.0.1 and wait for its primary to be active;
+        self.guest and self.net then are the destination's. -> timings and QEMU's figures."""
         dest = Guest(self.ns, self.flavour, name="dst", modules=self.modules,
                      primary_model=self.primary_model, incoming_port=MIGRATION_PORT)
-
-        def ev(pings):
+        try:
             src = self.guest
             t0 = time.monotonic()
             src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
@@ -116,20 +130,86 @@ class Bench:
             t_done = time.monotonic() - t0
             self.guest = dest
             src.stop()
-            t_stop = time.monotonic() - t0
-            dest.connect_agent()
-            t_agent = time.monotonic() - t0
-            self.net = Net(dest)
-            pings.net = self.net
-            self.net.wait_primary_active(timeout=seconds)
-            return {"states": states, "downtime_ms": st.get("downtime"),
-                    "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),
-                    "src_stopped_s": round(t_stop, 3), "agent_s": round(t_agent, 3),
-                    "primary_active_s": round(time.monotonic() - t0, 3)}
-
-        try:
-            return self._window(seconds, ev, "migrate")
         except Exception:
             if self.guest is not dest:
                 dest.stop()
             raise
+        t_stop = time.monotonic() - t0
+        dest.connect_agent()
+        t_agent = time.monotonic() - t0
+        self.net = Net(dest)
+        self.net.wait_primary_active(timeout=timeout)
+        return {"states": states, "downtime_ms": st.get("downtime"),
+                "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),
+                "src_stopped_s": round(t_stop, 3), "agent_s": round(t_agent, 3),
+                "primary_active_s": round(time.monotonic() - t0, 3)}
+
+    def migrate(self, seconds=20, peer_only=False):
+        """Live migration under traffic; the window covers the destination replug."""
+        def ev(pings):
+            try:
+                return self._migrate(seconds)
+            finally:
+                pings.net = self.net
+
+        return self._window(seconds, ev, "migrate", peer_only)
+
+    def migrate_tcp(self, seconds=15):
+        """An iperf3 TCP stream (the guest sends) across a live migration: did it survive, and
+        how deep and long was its dip?"""
+        self.refresh()
+        tcp = Iperf(self.ns, self.net, seconds).start()
+        try:
+            time.sleep(TCP_LEAD_S)
+            t_mig = time.monotonic() - tcp.t0
+            # The agent may take a while to answer on the destination under the stream's load.
+            info = self._migrate(60)
+            tcp.net = self.net
+            res = tcp.wait()
+        finally:
+            tcp.stop()
+        info.update(survived=res["survived"], error=res["error"], rc=res["rc"],
+                    mbps=res["mbps"], migrate_at_s=round(t_mig, 3),
+                    **dip(res["intervals"], t_mig, length=seconds), intervals=res["intervals"])
+        return info
+
+    def overhead(self, seconds=4):
+        """iperf3 TCP throughput, each way, through the master, then through the primary alone:
+        `rmmod virtio_net` takes the master away and releases the primary, which gets the
+        guest's address; `modprobe virtio_net` then brings the group back, and the master is
+        measured again. Its figure is the mean of the two, which bracket the direct one in time
+        (the machine's load drifts); the packet counters of the slaves show which carried it."""
+        def both(net):
+            out, before = {}, net.counters()
+            for way, rev in (("tx", True), ("rx", False)):
+                r = Iperf(self.ns, net, seconds, reverse=rev, interval=seconds).run()
+                if not r["survived"]:
+                    raise RuntimeError(f"iperf3 {way} failed: {r['error']}")
+                out[way] = r["mbps"]
+            out["counters"] = delta(before, net.counters())
+            return out
+
+        self.refresh()
+        info = {"master_before": both(self.net)}
+        p = self.net.roles()["primary"]["name"]
+        self.net.sh("rmmod virtio_net", timeout=120)
+        self.net.wait(lambda r: r["master"] is None and r["standby"] is None, 30, "master gone")
+        self.net.sh(f"ip link set {p} up && "
+                    f"ip addr add {config.GUEST_IP4}/{config.PREFIX4} dev {p}")
+        self.net.wait(lambda r: r["primary"] and r["primary"]["carrier"] == "1", 30, f"{p} carrier")
+        self.refresh()
+        try:
+            info["direct"] = both(self.net)
+        finally:
+            self.net.sh(f"ip addr flush dev {p}")
+            self.net.sh("modprobe virtio_net")
+            self.net.wait_primary_enslaved(60)
+            self.net.setup_ip()
+            self.net.wait_primary_active()
+        self.refresh()
+        info["master_after"] = both(self.net)
+        info["master"] = {w: round((info["master_before"][w] + info["master_after"][w]) / 2, 2)
+                          for w in ("tx", "rx")}
+        for way in ("tx", "rx"):
+            info[f"ratio_{way}"] = round(info["master"][way] / info["direct"][way], 3)
+        return info
