@@ -14,7 +14,7 @@ export NFR_CACHE
 FLAVOURS ?= c rust
 PY := $(NFR_CACHE)/venv/bin/python
 PYTEST_ARGS ?=
-BENCH_RUNS ?= 3
+BENCH_RUNS ?= 5
 BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
 export BENCH_OUT
 

@@ -1,18 +1,51 @@
 #!/usr/bin/env python3
-"""`make bench`: packets lost on primary unplug, replug and live migration, per driver.
+"""`make bench`: the C and the Rust driver side by side, measured in the same invocation.
 
-Each run boots a fresh guest, brings up its failover group, then measures, under 100 pps ping in
-each direction: QMP device_del of the primary, device_add of it, and a live migration to a second
-QEMU on 127.0.0.1. Prints a table per driver and writes JSON to --out:
+Each run boots a fresh guest per driver (the drivers alternate within a run, their order swapped
+from one run to the next, so both see the same machine load) and measures, in that guest:
 
-  {"<driver>": {"unplug"|"replug"|"migrate": {"guest_to_peer_lost": [..],
-   "peer_to_guest_lost": [..], "max_gap_ms": [..], "downtime_ms": [..] (migrate only)}}}
+  unplug, replug, migrate                  100 pps ping each way; QMP device_del of the primary,
+                                           device_add of it, live migration to a second QEMU
+  unplug_peer_only, replug_peer_only,      the same with only the peer pinging: the guest sends
+  migrate_peer_only                        nothing of its own, so a stale bridge entry shows
+  migrate_tcp                              an iperf3 TCP stream (the guest sends, 0.2 s intervals)
+                                           across a live migration: did it survive, its dip
+  overhead                                 iperf3 TCP each way through the master, then through
+                                           the primary alone (rmmod virtio_net), ratio of the two
 
-Details of every run (timings, per-direction ping results) go beside it, as *-details.json.
+The TCP parts (migrate_tcp, overhead) cost about 55 s per driver and run: --tcp / NFR_BENCH_TCP
+(all, migrate, overhead, none; default all) picks them, --tcp-runs / NFR_BENCH_TCP_RUNS limits
+them to the first N runs (default 0: every run).
+
+Prints one table, drivers side by side, min / median / max over the runs, and the targets of
+issue 5 per driver and event, judged on the worst run: unplug and replug lose nothing in either
+direction; a migration loses at most ceil(QEMU downtime_ms / 10) + 1 packets each way (one per
+10 ms of downtime at 100 pps, plus one), each run against its own downtime. JSON in --out, one
+list entry per run (written after every run, so a failed bench keeps what it measured):
+
+  {"<driver>": {
+    "unplug"|"replug"|"migrate": {"guest_to_peer_lost": [..], "peer_to_guest_lost": [..],
+        "max_gap_ms": [..], "downtime_ms": [..] (migrate only), "target_pass": [..],
+        "target_limit": [..] (migrate only)},
+    "unplug_peer_only"|"replug_peer_only"|"migrate_peer_only": {"peer_to_guest_lost": [..],
+        "max_gap_ms": [..], "downtime_ms": [..] (migrate only), "target_pass": [..],
+        "target_limit": [..] (migrate only)},
+    "migrate_tcp": {"run": [..], "survived": [..], "mbps": [..], "baseline_mbps": [..],
+        "min_mbps": [..], "below_half_s": [..], "downtime_ms": [..]},
+    "overhead": {"run": [..], "master_tx_mbps": [..], "direct_tx_mbps": [..], "ratio_tx": [..],
+        "master_rx_mbps": [..], "direct_rx_mbps": [..], "ratio_rx": [..],
+        "master_tx_vs_c": [..], "master_rx_vs_c": [..] (other drivers than c: this driver's
+        master throughput / c's, same run)}}}
+
+tx is guest -> peer, rx peer -> guest; "run" is the bench run (0-based) a TCP entry comes from.
+Details of every run (timings, ping results, iperf3 intervals) go beside it, as *-details.json:
+{"<driver>": [{event: {...}} per run]}.
 """
 
 import argparse
 import json
+import math
+import os
 import statistics
 import sys
 import time
@@ -25,68 +58,241 @@ from nfr.bench import Bench  # noqa: E402
 from nfr.vm import accel  # noqa: E402
 
 EVENTS = ("unplug", "replug", "migrate")
+PEER_ONLY = tuple(f"{ev}_peer_only" for ev in EVENTS)
 FIELDS = ("guest_to_peer_lost", "peer_to_guest_lost", "max_gap_ms")
+PO_FIELDS = ("peer_to_guest_lost", "max_gap_ms")
+TCP_FIELDS = ("survived", "mbps", "baseline_mbps", "min_mbps", "below_half_s", "downtime_ms")
+OH_FIELDS = ("master_tx_mbps", "direct_tx_mbps", "ratio_tx",
+             "master_rx_mbps", "direct_rx_mbps", "ratio_rx")
+TCP_CHOICES = ("all", "migrate", "overhead", "none")
+
+
+def migrate_limit(downtime_ms):
+    """Issue 5: at 100 pps, one packet per 10 ms of QEMU's downtime, plus one."""
+    return math.ceil(downtime_ms / 10) + 1
+
+
+def num(x):
+    if x == int(x):
+        return str(int(x))
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
 def mmm(xs):
+    xs = [x for x in xs if x is not None]
     if not xs:
         return "-"
-    med = statistics.median(xs)
-    med = int(med) if med == int(med) else med
-    return f"{min(xs):g} / {med:g} / {max(xs):g}"
+    return f"{num(min(xs))} / {num(statistics.median(xs))} / {num(max(xs))}"
 
 
-def table(driver, data, runs, model):
-    lines = [f"driver {driver}: {runs} runs, primary {model}, {accel(driver).upper()}, "
-             f"{config.SMP} vCPU, 100 pps each way; packets lost min / median / max",
-             f"{'event':<9} {'guest->peer lost':<18} {'peer->guest lost':<18} "
-             f"{'longest gap ms':<22} {'QEMU downtime ms':<18}"]
-    for ev in EVENTS:
-        d = data[ev]
-        lines.append(f"{ev:<9} {mmm(d['guest_to_peer_lost']):<18} {mmm(d['peer_to_guest_lost']):<18} "
-                     f"{mmm(d['max_gap_ms']):<22} {mmm(d.get('downtime_ms', [])):<18}")
+def target(ev, d):
+    """PASS/FAIL of issue 5's target for event `ev`, judged on the worst run."""
+    if not d["target_pass"]:
+        return "-"
+    ok = all(d["target_pass"])
+    ways = [f for f in ("guest_to_peer_lost", "peer_to_guest_lost") if f in d]
+    if not ev.startswith("migrate"):
+        worst = "/".join(str(max(d[f])) for f in ways)
+        return f"{'PASS' if ok else 'FAIL'} (max {worst})"
+    # Each run against its own downtime: show the run that came closest to (or furthest over)
+    # its limit.
+    n = len(d["target_pass"])
+    i = max(range(n), key=lambda i: max(d[f][i] for f in ways) - d["target_limit"][i])
+    lost = "/".join(str(d[f][i]) for f in ways)
+    over = n - sum(d["target_pass"])
+    return (f"{'PASS' if ok else 'FAIL'} ({over}/{n} over; "
+            f"worst {lost} vs <= {d['target_limit'][i]})")
+
+
+def rows(data, drivers):
+    """-> [(event, measure, {driver: cell})] for the table."""
+    out = []
+
+    def add(ev, label, cell):
+        cells = {drv: cell(data[drv][ev]) if ev in data[drv] else "-" for drv in drivers}
+        out.append((ev, label, cells))
+
+    for ev in EVENTS + PEER_ONLY:
+        if ev in EVENTS:
+            add(ev, "guest->peer lost", lambda d: mmm(d["guest_to_peer_lost"]))
+        add(ev, "peer->guest lost", lambda d: mmm(d["peer_to_guest_lost"]))
+        add(ev, "longest gap ms", lambda d: mmm(d["max_gap_ms"]))
+        if ev.startswith("migrate"):
+            add(ev, "QEMU downtime ms", lambda d: mmm(d["downtime_ms"]))
+        add(ev, "target " + ("<= ceil(dt/10)+1" if ev.startswith("migrate") else "0 lost"),
+            lambda d, e=ev: target(e, d))
+    if any(data[drv].get("migrate_tcp", {}).get("run") for drv in drivers):
+        ev = "migrate_tcp"
+        add(ev, "survived (runs)",
+            lambda d: f"{sum(d['survived'])}/{len(d['survived'])}" if d["survived"] else "-")
+        add(ev, "baseline Mbit/s", lambda d: mmm(d["baseline_mbps"]))
+        add(ev, "min Mbit/s", lambda d: mmm(d["min_mbps"]))
+        add(ev, "s below 50% baseline", lambda d: mmm(d["below_half_s"]))
+        add(ev, "QEMU downtime ms", lambda d: mmm(d["downtime_ms"]))
+    if any(data[drv].get("overhead", {}).get("run") for drv in drivers):
+        ev = "overhead"
+        for way in ("tx", "rx"):
+            add(ev, f"master/direct {way}", lambda d, w=way: mmm(d[f"ratio_{w}"]))
+            add(ev, f"master {way} Mbit/s", lambda d, w=way: mmm(d[f"master_{w}_mbps"]))
+            add(ev, f"direct {way} Mbit/s", lambda d, w=way: mmm(d[f"direct_{w}_mbps"]))
+            add(ev, f"master {way} / c master", lambda d, w=way: mmm(d.get(f"master_{w}_vs_c", [])))
+    return out
+
+
+def table(data, drivers, runs, model, tcp_note):
+    head = (f"make bench: {runs} run{'s' if runs != 1 else ''}, drivers {' and '.join(drivers)} "
+            f"alternating in each run, primary {model}, {accel(drivers[0]).upper()}, "
+            f"{config.SMP} vCPU, 100 pps ping; min / median / max over the runs\n"
+            f"tx = guest->peer, rx = peer->guest; TCP: {tcp_note}\n"
+            "targets (issue 5), judged on the worst run: unplug/replug lose 0 each way; "
+            "migration <= ceil(QEMU downtime ms / 10) + 1 each way, per run")
+    rs = rows(data, drivers)
+    w_ev = max(len("event"), *(len(r[0]) for r in rs))
+    w_me = max(len("measure"), *(len(r[1]) for r in rs))
+    w = {drv: max(len(drv), *(len(r[2][drv]) for r in rs)) for drv in drivers}
+    lines = [head, "",
+             (f"{'event':<{w_ev}}  {'measure':<{w_me}}  "
+              + "  ".join(f"{d:<{w[d]}}" for d in drivers)).rstrip()]
+    lines.append("-" * len(lines[-1]))
+    last = None
+    for ev, label, cells in rs:
+        if last is not None and ev != last:
+            lines.append("")
+        lines.append(f"{ev if ev != last else '':<{w_ev}}  {label:<{w_me}}  "
+                     + "  ".join(f"{cells[d]:<{w[d]}}" for d in drivers).rstrip())
+        last = ev
     return "\n".join(lines)
+
+
+def empty():
+    data = {ev: {f: [] for f in FIELDS} for ev in EVENTS}
+    data.update({ev: {f: [] for f in PO_FIELDS} for ev in PEER_ONLY})
+    for ev in ("migrate", "migrate_peer_only"):
+        data[ev].update(downtime_ms=[], target_limit=[])
+    for ev in EVENTS + PEER_ONLY:
+        data[ev]["target_pass"] = []
+    data["migrate_tcp"] = {f: [] for f in ("run",) + TCP_FIELDS}
+    data["overhead"] = {f: [] for f in ("run",) + OH_FIELDS}
+    return data
+
+
+def record(data, rec, run):
+    """Add one run's measures of one driver to its lists."""
+    for ev in EVENTS + PEER_ONLY:
+        r, d = rec[ev], data[ev]
+        ways = [f for f in ("guest_to_peer_lost", "peer_to_guest_lost") if f in r]
+        for f in d:
+            if f in r:
+                d[f].append(r[f])
+        if ev.startswith("migrate"):
+            lim = migrate_limit(r["downtime_ms"])
+            d["target_limit"].append(lim)
+            d["target_pass"].append(all(r[f] <= lim for f in ways))
+        else:
+            d["target_pass"].append(all(r[f] == 0 for f in ways))
+    if "migrate_tcp" in rec:
+        data["migrate_tcp"]["run"].append(run)
+        for f in TCP_FIELDS:
+            data["migrate_tcp"][f].append(rec["migrate_tcp"][f])
+    if "overhead" in rec:
+        o, d = rec["overhead"], data["overhead"]
+        d["run"].append(run)
+        for way in ("tx", "rx"):
+            d[f"master_{way}_mbps"].append(o["master"][way])
+            d[f"direct_{way}_mbps"].append(o["direct"][way])
+            d[f"ratio_{way}"].append(o[f"ratio_{way}"])
+
+
+def vs_c(result):
+    """Each other driver's master throughput over c's, run by run where both were measured."""
+    if "c" not in result:
+        return
+    c = result["c"]["overhead"]
+    for drv, data in result.items():
+        o = data["overhead"]
+        if drv == "c":
+            continue
+        for way in ("tx", "rx"):
+            o[f"master_{way}_vs_c"] = [
+                round(m / c[f"master_{way}_mbps"][c["run"].index(r)], 3)
+                for r, m in zip(o["run"], o[f"master_{way}_mbps"]) if r in c["run"]]
+
+
+def one_run(driver, model, tcp):
+    rec = {}
+    with Bench(driver, primary_model=model) as b:
+        rec["unplug"] = b.unplug()
+        rec["replug"] = b.replug()
+        rec["unplug_peer_only"] = b.unplug(peer_only=True)
+        rec["replug_peer_only"] = b.replug(peer_only=True)
+        rec["migrate"] = b.migrate()
+        rec["migrate_peer_only"] = b.migrate(peer_only=True)
+        if tcp in ("all", "migrate"):
+            rec["migrate_tcp"] = b.migrate_tcp()
+        if tcp in ("all", "overhead"):
+            rec["overhead"] = b.overhead()
+    return rec
+
+
+def summary(rec):
+    s = []
+    for ev in EVENTS:
+        s.append(f"{ev} {rec[ev]['guest_to_peer_lost']}/{rec[ev]['peer_to_guest_lost']}")
+    s += [f"{ev} {rec[ev]['peer_to_guest_lost']}" for ev in PEER_ONLY]
+    if "migrate_tcp" in rec:
+        t = rec["migrate_tcp"]
+        s.append(f"tcp {'survived' if t['survived'] else 'FAILED'} min {t['min_mbps']} Mbit/s")
+    if "overhead" in rec:
+        s.append(f"master/direct tx {rec['overhead']['ratio_tx']} rx {rec['overhead']['ratio_rx']}")
+    return ", ".join(s)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=str(config.OUT / "bench.json"))
     ap.add_argument("--primary", default="e1000e")
     ap.add_argument("--drivers", default=",".join(config.flavours()))
+    ap.add_argument("--tcp", choices=TCP_CHOICES, default=os.environ.get("NFR_BENCH_TCP", "all"),
+                    help="TCP measures: migrate_tcp, overhead, both (all) or none")
+    ap.add_argument("--tcp-runs", type=int, default=int(os.environ.get("NFR_BENCH_TCP_RUNS", "0")),
+                    help="TCP measures in the first N runs only (0: every run)")
     a = ap.parse_args()
     drivers = [d for d in a.drivers.split(",") if d]
     if not drivers:
         sys.exit("no driver flavour is built: run `make build`")
+    tcp_runs = a.tcp_runs if 0 < a.tcp_runs < a.runs else a.runs
+    tcp_note = {"all": "migrate_tcp and overhead", "migrate": "migrate_tcp only",
+                "overhead": "overhead only", "none": "off"}[a.tcp]
+    if a.tcp != "none":
+        tcp_note += (", in every run" if tcp_runs == a.runs
+                     else f", in the first {tcp_runs} of {a.runs} runs")
 
-    result, details = {}, {}
-    for driver in drivers:
-        data = {ev: {f: [] for f in FIELDS} for ev in EVENTS}
-        data["migrate"]["downtime_ms"] = []
-        details[driver] = []
-        for run in range(a.runs):
-            t0 = time.monotonic()
-            with Bench(driver, primary_model=a.primary) as b:
-                rec = {"unplug": b.unplug(), "replug": b.replug(), "migrate": b.migrate()}
-            for ev in EVENTS:
-                for f in FIELDS:
-                    data[ev][f].append(rec[ev][f])
-            data["migrate"]["downtime_ms"].append(rec["migrate"]["downtime_ms"])
-            details[driver].append(rec)
-            print(f"[bench] {driver} run {run + 1}/{a.runs} ({time.monotonic() - t0:.0f} s): " +
-                  ", ".join(f"{ev} {rec[ev]['guest_to_peer_lost']}/{rec[ev]['peer_to_guest_lost']}"
-                            for ev in EVENTS), flush=True)
-        result[driver] = data
-
-    print()
-    for driver in drivers:
-        print(table(driver, result[driver], a.runs, a.primary))
-        print()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    out.with_name(out.stem + "-details.json").write_text(json.dumps(details, indent=1) + "\n")
-    print(f"JSON: {out}")
+    details_path = out.with_name(out.stem + "-details.json")
+    result = {drv: empty() for drv in drivers}
+    details = {drv: [] for drv in drivers}
+    t_all = time.monotonic()
+    for run in range(a.runs):
+        # Swap the order every run: neither driver always boots on a machine the other just
+        # loaded, or always comes last.
+        for driver in drivers if run % 2 == 0 else drivers[::-1]:
+            t0 = time.monotonic()
+            rec = one_run(driver, a.primary, a.tcp if run < tcp_runs else "none")
+            record(result[driver], rec, run)
+            details[driver].append(rec)
+            print(f"[bench] run {run + 1}/{a.runs} {driver} ({time.monotonic() - t0:.0f} s): "
+                  f"{summary(rec)}", flush=True)
+        vs_c(result)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        details_path.write_text(json.dumps(details, indent=1) + "\n")
+
+    print()
+    print(table(result, drivers, a.runs, a.primary, tcp_note))
+    print()
+    print(f"bench took {(time.monotonic() - t_all) / 60:.1f} min; JSON: {out} (details: "
+          f"{details_path.name})")
 
 
 if __name__ == "__main__":
