@@ -13,7 +13,7 @@ from one run to the next, so both see the same machine load) and measures, in th
   overhead                                 iperf3 TCP each way through the master, then through
                                            the primary alone (rmmod virtio_net), ratio of the two
 
-The TCP parts (migrate_tcp, overhead) cost about 55 s per driver and run: --tcp / NFR_BENCH_TCP
+The TCP parts (migrate_tcp, overhead) cost about 60 s per driver and run: --tcp / NFR_BENCH_TCP
 (all, migrate, overhead, none; default all) picks them, --tcp-runs / NFR_BENCH_TCP_RUNS limits
 them to the first N runs (default 0: every run).
 
@@ -31,13 +31,16 @@ list entry per run (written after every run, so a failed bench keeps what it mea
         "max_gap_ms": [..], "downtime_ms": [..] (migrate only), "target_pass": [..],
         "target_limit": [..] (migrate only)},
     "migrate_tcp": {"run": [..], "survived": [..], "mbps": [..], "baseline_mbps": [..],
-        "min_mbps": [..], "below_half_s": [..], "downtime_ms": [..]},
+        "min_mbps": [..], "below_half_s": [..], "recovered_s": [..], "downtime_ms": [..]},
     "overhead": {"run": [..], "master_tx_mbps": [..], "direct_tx_mbps": [..], "ratio_tx": [..],
         "master_rx_mbps": [..], "direct_rx_mbps": [..], "ratio_rx": [..],
         "master_tx_vs_c": [..], "master_rx_vs_c": [..] (other drivers than c: this driver's
         master throughput / c's, same run)}}}
 
 tx is guest -> peer, rx peer -> guest; "run" is the bench run (0-based) a TCP entry comes from.
+migrate_tcp: survived = iperf3 ran its 20 s and exited 0 without a JSON error (no reset);
+recovered_s = from the migration to the end of the last 0.2 s interval below half the baseline
+(the median before the migration), null if the stream ended below it.
 Details of every run (timings, ping results, iperf3 intervals) go beside it, as *-details.json:
 {"<driver>": [{event: {...}} per run]}.
 """
@@ -61,7 +64,8 @@ EVENTS = ("unplug", "replug", "migrate")
 PEER_ONLY = tuple(f"{ev}_peer_only" for ev in EVENTS)
 FIELDS = ("guest_to_peer_lost", "peer_to_guest_lost", "max_gap_ms")
 PO_FIELDS = ("peer_to_guest_lost", "max_gap_ms")
-TCP_FIELDS = ("survived", "mbps", "baseline_mbps", "min_mbps", "below_half_s", "downtime_ms")
+TCP_FIELDS = ("survived", "mbps", "baseline_mbps", "min_mbps", "below_half_s", "recovered_s",
+              "downtime_ms")
 OH_FIELDS = ("master_tx_mbps", "direct_tx_mbps", "ratio_tx",
              "master_rx_mbps", "direct_rx_mbps", "ratio_rx")
 TCP_CHOICES = ("all", "migrate", "overhead", "none")
@@ -128,6 +132,9 @@ def rows(data, drivers):
         add(ev, "baseline Mbit/s", lambda d: mmm(d["baseline_mbps"]))
         add(ev, "min Mbit/s", lambda d: mmm(d["min_mbps"]))
         add(ev, "s below 50% baseline", lambda d: mmm(d["below_half_s"]))
+        add(ev, "recovered (runs)", lambda d: f"{sum(x is not None for x in d['recovered_s'])}/"
+            f"{len(d['recovered_s'])}" if d["recovered_s"] else "-")
+        add(ev, "s to recover 50%", lambda d: mmm(d["recovered_s"]))
         add(ev, "QEMU downtime ms", lambda d: mmm(d["downtime_ms"]))
     if any(data[drv].get("overhead", {}).get("run") for drv in drivers):
         ev = "overhead"
@@ -241,7 +248,8 @@ def summary(rec):
     s += [f"{ev} {rec[ev]['peer_to_guest_lost']}" for ev in PEER_ONLY]
     if "migrate_tcp" in rec:
         t = rec["migrate_tcp"]
-        s.append(f"tcp {'survived' if t['survived'] else 'FAILED'} min {t['min_mbps']} Mbit/s")
+        s.append(f"tcp {'survived' if t['survived'] else 'FAILED'} min {t['min_mbps']} Mbit/s "
+                 f"recovered after {t['recovered_s']} s")
     if "overhead" in rec:
         s.append(f"master/direct tx {rec['overhead']['ratio_tx']} rx {rec['overhead']['ratio_rx']}")
     return ", ".join(s)

@@ -154,7 +154,7 @@ class Bench:
 
         return self._window(seconds, ev, "migrate", peer_only)
 
-    def migrate_tcp(self, seconds=15):
+    def migrate_tcp(self, seconds=20):
         """An iperf3 TCP stream (the guest sends) across a live migration: did it survive, and
         how deep and long was its dip?"""
         self.refresh()

@@ -188,14 +188,25 @@ def dip(intervals, t_event, warmup=1.0, length=None):
     baseline: median Mbit/s of the intervals between warmup (slow start) and t_event; min: the
     lowest interval from t_event on; below_half_s: time in intervals after warmup below half
     the baseline (the stream's whole length, not only the event's neighbourhood), plus the time
-    missing at the end if the stream stopped before `length` s.
+    missing at the end if the stream stopped before `length` s; recovered_s: from t_event to the
+    end of the last interval below half the baseline, None if the stream ended below it (a stream
+    can run to its end without a reset and still carry nothing after the event: TCP's
+    retransmission backoff can outlast the outage by seconds).
     """
+    none = {"baseline_mbps": None, "min_mbps": None, "below_half_s": None, "recovered_s": None}
     base = [m for s, e, m in intervals if s >= warmup - 1e-6 and e <= t_event + 1e-6]
-    after = [m for s, e, m in intervals if e > t_event]
+    after = [(s, e, m) for s, e, m in intervals if e > t_event]
     if not base or not after:
-        return {"baseline_mbps": None, "min_mbps": None, "below_half_s": None}
+        return none
     b = statistics.median(base)
     below = sum(e - s for s, e, m in intervals if s >= warmup - 1e-6 and m < b / 2)
+    short = length and length - intervals[-1][1] > 0.5
     if length:
         below += max(0.0, length - intervals[-1][1])
-    return {"baseline_mbps": round(b, 2), "min_mbps": min(after), "below_half_s": round(below, 2)}
+    low = [e for s, e, m in after if m < b / 2]
+    if after[-1][2] < b / 2 or short:
+        rec = None
+    else:
+        rec = round(max(low) - t_event, 2) if low else 0.0
+    return {"baseline_mbps": round(b, 2), "min_mbps": min(m for s, e, m in after),
+            "below_half_s": round(below, 2), "recovered_s": rec}
