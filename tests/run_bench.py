@@ -39,8 +39,8 @@ list entry per run (written after every run, so a failed bench keeps what it mea
 
 tx is guest -> peer, rx peer -> guest; "run" is the bench run (0-based) a TCP entry comes from.
 migrate_tcp: survived = iperf3 ran its 20 s and exited 0 without a JSON error (no reset);
-recovered_s = from the migration to the end of the last 0.2 s interval below half the baseline
-(the median before the migration), null if the stream ended below it.
+recovered_s = from the migration until the stream is back at or above half its baseline (the
+median before the migration) and stays there for 2 s, null if it never was.
 Details of every run (timings, ping results, iperf3 intervals) go beside it, as *-details.json:
 {"<driver>": [{event: {...}} per run]}.
 """

@@ -182,16 +182,17 @@ class Iperf:
             self.stop()
 
 
-def dip(intervals, t_event, warmup=1.0, length=None):
+def dip(intervals, t_event, warmup=1.0, length=None, hold=2.0):
     """A stream's throughput around an event at t_event s into it (intervals from Iperf.wait()).
 
     baseline: median Mbit/s of the intervals between warmup (slow start) and t_event; min: the
     lowest interval from t_event on; below_half_s: time in intervals after warmup below half
     the baseline (the stream's whole length, not only the event's neighbourhood), plus the time
     missing at the end if the stream stopped before `length` s; recovered_s: from t_event to the
-    end of the last interval below half the baseline, None if the stream ended below it (a stream
-    can run to its end without a reset and still carry nothing after the event: TCP's
-    retransmission backoff can outlast the outage by seconds).
+    start of the first interval, after the first one below half the baseline, from which the
+    stream stays at or above half for `hold` s (or to its end); 0 if it never dipped, None if
+    it did not recover (a stream can run to its end without a reset and still carry nothing
+    after the event: TCP's retransmission backoff can outlast the outage by seconds).
     """
     none = {"baseline_mbps": None, "min_mbps": None, "below_half_s": None, "recovered_s": None}
     base = [m for s, e, m in intervals if s >= warmup - 1e-6 and e <= t_event + 1e-6]
@@ -200,13 +201,17 @@ def dip(intervals, t_event, warmup=1.0, length=None):
         return none
     b = statistics.median(base)
     below = sum(e - s for s, e, m in intervals if s >= warmup - 1e-6 and m < b / 2)
-    short = length and length - intervals[-1][1] > 0.5
+    end = intervals[-1][1]
     if length:
-        below += max(0.0, length - intervals[-1][1])
-    low = [e for s, e, m in after if m < b / 2]
-    if after[-1][2] < b / 2 or short:
-        rec = None
-    else:
-        rec = round(max(low) - t_event, 2) if low else 0.0
+        below += max(0.0, length - end)
+    short = bool(length) and length - end > 0.5  # stopped early: it did not recover
+    first = next((i for i, (s, e, m) in enumerate(after) if m < b / 2), None)
+    rec = 0.0 if first is None and not short else None
+    if first is not None and not short:
+        for i in range(first + 1, len(after)):
+            t = after[i][0]
+            if all(m >= b / 2 for s, e, m in after[i:] if s < t + hold):
+                rec = round(max(0.0, t - t_event), 2)
+                break
     return {"baseline_mbps": round(b, 2), "min_mbps": min(m for s, e, m in after),
             "below_half_s": round(below, 2), "recovered_s": rec}
