@@ -44,7 +44,7 @@ if [ ! -f "$O/.config" ] || [ "$(cat "$O/.nfr-config-hash" 2>/dev/null)" != "$CF
 	(cd "$NFR_TREE" && scripts/kconfig/merge_config.sh -m -O "$O" "$O/.config" \
 		"$NFR_ROOT/scripts/config/base.config" "$FRAG" >"$O/merge_config.log")
 	"${KMAKE[@]}" olddefconfig >/dev/null
-	# Every symbol a fragment asks for must have stuck.
+	# Every symbol a fragment asks for must have stuck (the flavour's fragment overrides base).
 	bad=0
 	while IFS= read -r line; do
 		case "$line" in
@@ -52,7 +52,10 @@ if [ ! -f "$O/.config" ] || [ "$(cat "$O/.nfr-config-hash" 2>/dev/null)" != "$CF
 		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
 			grep -q "^$sym=" "$O/.config" && { echo "  wanted $sym unset" >&2; bad=1; } ;;
 		esac
-	done < <(cat "$NFR_ROOT/scripts/config/base.config" "$FRAG")
+	done < <(cat "$NFR_ROOT/scripts/config/base.config" "$FRAG" |
+		sed -n 's/^\(# \)\?\(CONFIG_[A-Za-z0-9_]*\)\([= ].*\)$/\2 &/p' |
+		awk '{ sym = $1; sub(/^[^ ]* /, ""); last[sym] = $0; order[NR] = sym }
+		     END { for (i = 1; i <= NR; i++) if (!(order[i] in done)) { done[order[i]]; print last[order[i]] } }')
 	[ $bad = 0 ] || nfr_die "[$FLAVOUR] config fragments did not apply"
 	echo "$CFG_HASH" >"$O/.nfr-config-hash"
 fi

@@ -28,11 +28,15 @@ MEM_MB = int(os.environ.get("NFR_MEM", "1024"))
 
 
 def flavours():
-    """Driver flavours to test: $NFR_DRIVERS (comma-separated) or every staged flavour."""
+    """Driver flavours to test: $NFR_DRIVERS (comma-separated) or every staged flavour but the
+    built-in variants (tests/test_builtin.py boots those)."""
     env = os.environ.get("NFR_DRIVERS")
     if env:
         return [d for d in env.split(",") if d]
-    return sorted(p.name for p in STAGE.iterdir() if (p / "initramfs.cpio.gz").exists()) if STAGE.exists() else []
+    if not STAGE.exists():
+        return []
+    return sorted(p.name for p in STAGE.iterdir()
+                  if (p / "initramfs.cpio.gz").exists() and not p.name.endswith("-builtin"))
 
 
 def stage(flavour):
