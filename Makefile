@@ -6,6 +6,7 @@
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON)
 #   make build    host setup, kernels and initramfs for every flavour
 #   make paths    where the staged kernels and modules are
+#   make patches  the project as a patch series for `git am` onto Linux 7.3
 #   make clean    remove build output (keeps downloads and ccache); distclean removes the cache
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ BENCH_RUNS ?= 5
 BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
 export BENCH_OUT
 
-.PHONY: all build setup kernels paths check lint bench demo clean distclean
+.PHONY: all build setup kernels paths check lint bench demo patches clean distclean
 
 all: build
 
@@ -50,6 +51,9 @@ bench: build
 
 demo: build
 	cd tests && $(PY) demo.py --driver $(lastword $(DRIVERS))
+
+patches:
+	@scripts/export-patches.sh
 
 clean:
 	rm -rf $(NFR_CACHE)/build $(NFR_CACHE)/stage $(NFR_CACHE)/out $(NFR_CACHE)/src/tree
