@@ -43,3 +43,16 @@ nfr_kmake() {
 
 nfr_log() { printf '\033[1m[nfr]\033[0m %s\n' "$*" >&2; }
 nfr_die() { printf '\033[31m[nfr] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Apply patch $2 in directory $1, first copying there the pristine files it touches that $1
+# does not hold yet (so a patch applies to the pristine file, or to an earlier patch's result).
+nfr_apply_patch() {
+	local dir=$1 p=$2 f
+	sed -n 's@^+++ b/\([^[:space:]]*\).*@\1@p' "$p" | while read -r f; do
+		if [ ! -e "$dir/$f" ] && [ -e "$NFR_PRISTINE/$f" ]; then
+			mkdir -p "$dir/$(dirname "$f")"
+			cp "$NFR_PRISTINE/$f" "$dir/$f"
+		fi
+	done
+	patch -s -p1 -d "$dir" --no-backup-if-mismatch <"$p" || nfr_die "patch $(basename "$p") does not apply"
+}

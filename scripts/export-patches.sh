@@ -61,13 +61,7 @@ bench that measures it against the C driver." "${DOCS[@]}" >/dev/null
 CHECK=$(mktemp -d)
 trap 'rm -rf "$CHECK"' EXIT
 for p in "$OUT"/*.patch; do
-	sed -n 's@^+++ b/\([^[:space:]]*\).*@\1@p' "$p" | while read -r f; do
-		if [ ! -e "$CHECK/$f" ] && [ -e "$NFR_PRISTINE/$f" ]; then
-			mkdir -p "$CHECK/$(dirname "$f")"
-			cp "$NFR_PRISTINE/$f" "$CHECK/$f"
-		fi
-	done
-	patch -s -p1 -d "$CHECK" --no-backup-if-mismatch <"$p" || nfr_die "$(basename "$p") does not apply"
+	nfr_apply_patch "$CHECK" "$p"
 done
 for f in "${RUST[@]}" "${SAMPLES[@]}" "${DRIVERS[@]}" "${DOCS[@]}"; do
 	cmp -s "$CHECK/$f" "$NFR_ROOT/$f" || nfr_die "$f differs after applying the series"

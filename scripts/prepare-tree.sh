@@ -36,13 +36,7 @@ done
 #    copy, for a patch that edits an overlay file).
 shopt -s nullglob
 for p in "$NFR_ROOT"/patches/*.patch; do
-	sed -n 's@^+++ b/\([^[:space:]]*\).*@\1@p' "$p" | while read -r f; do
-		if [ ! -e "$STAGING/$f" ] && [ -e "$NFR_PRISTINE/$f" ]; then
-			mkdir -p "$STAGING/$(dirname "$f")"
-			cp "$NFR_PRISTINE/$f" "$STAGING/$f"
-		fi
-	done
-	patch -s -p1 -d "$STAGING" --no-backup-if-mismatch <"$p" || nfr_die "patch $(basename "$p") does not apply"
+	nfr_apply_patch "$STAGING" "$p"
 done
 
 # 3. Files we placed before but no longer do go back to pristine (or away).
