@@ -145,15 +145,11 @@ impl<T: Notify> Registration<T> {
         try_pin_init!(Self {
             data,
             // `data` is initialised before `nb`: registration replays events at once.
-            nb <- Opaque::try_ffi_init(|slot: *mut bindings::notifier_block| {
-                // SAFETY: `slot` is valid for writes; an all-zero `notifier_block` is valid.
-                unsafe {
-                    slot.write(core::mem::zeroed());
-                    (*slot).notifier_call = Some(Self::callback);
-                }
-                // SAFETY: `slot` is pinned and stays registered until `PinnedDrop` unregisters
-                // it. INVARIANT: on success `nb` is registered with our callback.
-                to_result(unsafe { bindings::register_netdevice_notifier(slot) })
+            // INVARIANT: On success `nb` is registered with our callback; `PinnedDrop`
+            // unregisters it.
+            nb <- register_block(Self::callback, |nb| {
+                // SAFETY: `nb` is pinned and initialised, and stays registered until drop.
+                unsafe { bindings::register_netdevice_notifier(nb) }
             }),
         })
     }
@@ -200,6 +196,31 @@ impl<T: Notify> Registration<T> {
             Err(e) => notifier_from_errno(e.to_errno()),
         }
     }
+}
+
+/// The type of a notifier callback (`notifier_fn_t`).
+pub(crate) type NotifierFn = unsafe extern "C" fn(
+    *mut bindings::notifier_block,
+    crate::ffi::c_ulong,
+    *mut c_void,
+) -> crate::ffi::c_int;
+
+/// Initialises a pinned `notifier_block` whose callback is `call`, then registers it with
+/// `register` (which returns 0 or a negative errno), e.g. on the netdevice notifier chain.
+///
+/// The owner must unregister the block before it is dropped.
+pub(crate) fn register_block(
+    call: NotifierFn,
+    register: impl FnOnce(*mut bindings::notifier_block) -> crate::ffi::c_int,
+) -> impl PinInit<Opaque<bindings::notifier_block>, Error> {
+    Opaque::try_ffi_init(move |slot: *mut bindings::notifier_block| {
+        // SAFETY: `slot` is valid for writes; an all-zero `notifier_block` is valid.
+        unsafe {
+            slot.write(core::mem::zeroed());
+            (*slot).notifier_call = Some(call);
+        }
+        to_result(register(slot))
+    })
 }
 
 /// Encodes a negative errno as a "stop" result (`notifier_from_errno()`).

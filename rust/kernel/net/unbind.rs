@@ -10,7 +10,7 @@
 //!
 //! C header: [`include/linux/device/bus.h`](srctree/include/linux/device/bus.h)
 
-use crate::{bindings, device, error::to_result, prelude::*, types::Opaque};
+use crate::{bindings, device, net::notifier, prelude::*, types::Opaque};
 use core::ffi::c_void;
 
 /// Receives the notice.
@@ -45,17 +45,11 @@ impl<T: Unbinding> PciUnbindNotifier<T> {
     pub fn new(data: T) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             data,
-            nb <- Opaque::try_ffi_init(|slot: *mut bindings::notifier_block| {
-                // SAFETY: `slot` is valid for writes; an all-zero `notifier_block` is valid.
-                unsafe {
-                    slot.write(core::mem::zeroed());
-                    (*slot).notifier_call = Some(Self::callback);
-                }
-                // SAFETY: `slot` is pinned and stays registered until `PinnedDrop`.
-                // INVARIANT: On success `nb` is registered with our callback.
-                to_result(unsafe {
-                    bindings::bus_register_notifier(&raw const bindings::pci_bus_type, slot)
-                })
+            // INVARIANT: On success `nb` is registered with our callback; `PinnedDrop`
+            // unregisters it.
+            nb <- notifier::register_block(Self::callback, |nb| {
+                // SAFETY: `nb` is pinned and initialised, and stays registered until drop.
+                unsafe { bindings::bus_register_notifier(&raw const bindings::pci_bus_type, nb) }
             }),
         })
     }
