@@ -24,7 +24,17 @@ KNOWN_GAPS = {
                          "(failover_get_bymac, net_failover_slave_pre_register): a primary moved "
                          "to another netns is enslaved again there, across namespaces",
     },
+    "rust": {
+        "migrate_loss": "the loss is the migration's blackout, which is longer than the downtime "
+                        "QEMU reports (measured on the source, without the destination's load "
+                        "and resume): make bench, 5 runs: 0-1 / 6-11 lost, host-side gap "
+                        "123-184 ms, QEMU downtime 22-83 ms",
+    },
 }
+
+# The C driver's smallest recorded loss per event (make bench, 5 runs, 2026-11-26), as
+# (guest->peer, peer->guest): another driver must lose less.
+C_RECORDED_MIN = {"migrate": (33, 42)}
 
 
 def known_gap(driver, key):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from expect import strict
+from expect import C_RECORDED_MIN, strict
 from nfr import config
 from nfr.bench import Bench, delta
 from nfr.guest import Net
@@ -148,6 +148,11 @@ def test_live_migration(bench, driver):
     res, d = traffic(bench, 2, "after")
     assert lost(res) == 0, res
     assert_carried_by_primary(res, d)
+    if driver != "c":
+        # Never worse than the C driver's recorded migration loss.
+        g2p, p2g = C_RECORDED_MIN["migrate"]
+        assert info["guest_to_peer_lost"] < g2p and info["peer_to_guest_lost"] < p2g, \
+            f"lost {info['guest_to_peer_lost']}/{info['peer_to_guest_lost']}, C: {g2p}/{p2g}"
     budget = math.ceil(info["downtime_ms"] / 10) + 2  # packets at 100 pps, + 2 in flight
     strict(driver, "migrate_loss",
            info["guest_to_peer_lost"] <= budget and info["peer_to_guest_lost"] <= budget,
