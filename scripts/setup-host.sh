@@ -5,6 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 [ "$(id -u)" = 0 ] || nfr_die "setup-host.sh installs packages and must run as root"
+mkdir -p "$NFR_CACHE" || nfr_die "cannot create $NFR_CACHE"
 
 # Debian packages from the host's own sources (bookworm, bookworm-security).
 DEB_PKGS=(
