@@ -157,8 +157,8 @@ def test_live_migration(bench, driver):
     strict(driver, "migrate_loss",
            info["guest_to_peer_lost"] <= budget and info["peer_to_guest_lost"] <= budget,
            f"lost g->p {info['guest_to_peer_lost']}, p->g {info['peer_to_guest_lost']} "
-           f"(budget {budget} from QEMU downtime {info['downtime_ms']} ms), "
-           f"gap {info['max_gap_ms']} ms")
+           f"(budget {budget} from QEMU downtime {info['downtime_ms']} ms; guest paused "
+           f"{info['paused_ms']} ms), gap {info['max_gap_ms']} ms")
 
 
 # --- f. MTU ---------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ LEAD_S = 1.0  # traffic before the event starts
 TCP_LEAD_S = 3.0  # TCP stream before the migration: slow start, then the baseline
 
 
+def qmp_time(event):
+    """Host time of a QMP event, in seconds."""
+    ts = event["timestamp"]
+    return ts["seconds"] + ts["microseconds"] / 1e6
+
+
 def delta(before, after):
     """Per-role (rx, tx) difference between two Net.counters() snapshots."""
     out = {}
@@ -113,6 +119,7 @@ class Bench:
                      primary_model=self.primary_model, incoming_port=MIGRATION_PORT)
         try:
             src = self.guest
+            src.qmp.clear_events()
             t0 = time.monotonic()
             src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
             states = []
@@ -128,6 +135,11 @@ class Bench:
             if st["status"] != "completed":
                 raise RuntimeError(f"migration {st['status']}: {st.get('error-desc')}")
             t_done = time.monotonic() - t0
+            # The guest is paused from the source's STOP to the destination's RESUME. QEMU's
+            # downtime is the source's view, from its STOP to the end of the stream; the
+            # destination's load and start come after it.
+            stopped = [qmp_time(e) for e in src.qmp.get_events() if e.get("event") == "STOP"]
+            resumed = qmp_time(dest.wait_event("RESUME", timeout=30))
             self.guest = dest
             src.stop()
         except Exception:
@@ -139,7 +151,8 @@ class Bench:
         t_agent = time.monotonic() - t0
         self.net = Net(dest)
         self.net.wait_primary_active(timeout=timeout)
-        return {"states": states, "downtime_ms": st.get("downtime"),
+        paused = round((resumed - stopped[0]) * 1000, 1) if stopped else None
+        return {"states": states, "downtime_ms": st.get("downtime"), "paused_ms": paused,
                 "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),
                 "src_stopped_s": round(t_stop, 3), "agent_s": round(t_agent, 3),
                 "primary_active_s": round(time.monotonic() - t0, 3)}
