@@ -16,7 +16,7 @@ DEB_PKGS=(
 	rustc-web rust-web-src rustfmt-web rust-web-clippy cargo-web
 	libclang-19-dev clang-19
 	# bench host and guest userland
-	busybox-static iproute2 iputils-ping iperf3 ethtool
+	busybox-static iproute2 iputils-ping iperf3 ethtool nftables
 )
 
 missing=()

@@ -26,6 +26,7 @@ class NetNS:
         self.name = f"nfr-{os.getpid()}-{next(_seq)}"
         self._taps = itertools.count()
         self._vlan_peer = None
+        self._nft = False
         sh("ip", "netns", "add", self.name)
         try:
             self.ip("link", "set", "lo", "up")
@@ -45,12 +46,35 @@ class NetNS:
         """argv that runs args inside the namespace."""
         return ["ip", "netns", "exec", self.name, *args]
 
-    def add_tap(self):
-        """Create a tap on the bridge; QEMU (run inside the namespace) attaches to it by name."""
+    def add_tap(self, vf=False):
+        """Create a tap on the bridge; QEMU (run inside the namespace) attaches to it by name.
+
+        vf: the tap backs an emulated NIC that stands in for a VF. A VF is passed through, so
+        QEMU never announces it; an emulated NIC it announces like any other, with RARPs after
+        a migration, before the guest has a driver bound to it, and the bridge would then send
+        the guest's traffic into a port nobody reads. The bridge drops RARPs from such a tap
+        (NFR_VF_RARP=pass keeps them); the guest's own frames through it are untouched.
+        """
         name = f"nfrtap{next(self._taps)}"
         self.ip("tuntap", "add", "dev", name, "mode", "tap")
         self.ip("link", "set", name, "master", "br0", "up")
+        if vf and os.environ.get("NFR_VF_RARP") != "pass":
+            self._drop_rarp(name)
         return name
+
+    def _drop_rarp(self, tap):
+        if not self._nft:
+            self._nft = True
+            sh("ip", "netns", "exec", self.name, "nft", "-f", "-", input=(
+                "table bridge nfr {\n"
+                "  set vf_ports { type ifname; }\n"
+                "  chain prerouting {\n"
+                "    type filter hook prerouting priority filter; policy accept;\n"
+                "    iifname @vf_ports ether type 0x8035 drop\n"
+                "  }\n"
+                "}\n"))
+        sh("ip", "netns", "exec", self.name, "nft", "add", "element", "bridge", "nfr", "vf_ports",
+           f"{{ {tap} }}")
 
     def counters(self, dev):
         """(rx_packets, tx_packets) of a device in the namespace."""

@@ -92,7 +92,7 @@ class Guest:
         self.dir = Path(tempfile.mkdtemp(prefix=f"nfr-{name}-", dir=_workdir()))
         self.console = self.dir / "console.log"
         self.tap_standby = ns.add_tap()
-        self.tap_primary = ns.add_tap()
+        self.tap_primary = ns.add_tap(vf=True)
         self.proc = None
         self.qmp = None
         self.agent = None
