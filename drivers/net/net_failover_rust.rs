@@ -668,13 +668,9 @@ impl Unbinding for Unplug {
     fn unbinding(&self, pci: &kernel::device::Device) {
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
-        let mut masters = KVec::new();
+        // What this triggers (lower state and peer notifications) neither creates nor
+        // destroys a master, so the list stays borrowed throughout.
         for instance in MASTERS.borrow(&rtnl).iter() {
-            if masters.push(instance.clone(), GFP_KERNEL).is_err() {
-                break;
-            }
-        }
-        for instance in masters.iter() {
             let master = instance.master();
             let slaves = &master.data().slaves;
             let Some(primary) = slaves.slot(Role::Primary).get_rtnl(&rtnl) else {
