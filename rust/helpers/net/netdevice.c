@@ -29,6 +29,11 @@ __rust_helper bool rust_helper_netif_carrier_ok(const struct net_device *dev)
 	return netif_carrier_ok(dev);
 }
 
+__rust_helper bool rust_helper_qdisc_tx_is_noop(const struct net_device *dev)
+{
+	return qdisc_tx_is_noop(dev);
+}
+
 __rust_helper struct net_device *
 rust_helper_netdev_notifier_info_to_dev(const struct netdev_notifier_info *info)
 {

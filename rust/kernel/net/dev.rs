@@ -418,6 +418,19 @@ impl Device {
         unsafe { bindings::netif_carrier_ok(self.as_raw()) }
     }
 
+    /// Whether every transmit queue still has the noop qdisc (`qdisc_tx_is_noop()`), which
+    /// drops what it is given.
+    ///
+    /// So it is while the device is down, and for a moment after its carrier came up: the link
+    /// watch attaches the real qdiscs (`dev_activate()`) after `netif_carrier_on()`, and only
+    /// then raises `NETDEV_CHANGE`. A device with carrier is ready to transmit only once this
+    /// is false, as IPv6's `addrconf_link_ready()` checks.
+    #[inline]
+    pub fn tx_is_noop(&self) -> bool {
+        // SAFETY: The device is valid; the function only compares the queues' qdisc pointers.
+        unsafe { bindings::qdisc_tx_is_noop(self.as_raw()) }
+    }
+
     /// Signals that the link is up (`netif_carrier_on()`).
     pub fn carrier_on(&self) {
         // SAFETY: The device is valid.

@@ -1186,8 +1186,12 @@ mod tests {
             let rtnl = RtnlGuard::lock();
             let r = rtnl.token();
             assert!(!dev.is_running());
+            // Down: every transmit queue has the noop qdisc.
+            assert!(dev.tx_is_noop());
             dev.open(&r)?;
             assert!(dev.is_running() && dev.is_up());
+            // Opened with carrier: the real qdiscs are attached.
+            assert!(dev.carrier_ok() && !dev.tx_is_noop());
             // Opening programs the address filters.
             assert!(dev.data().rx_mode.load(Relaxed) > 0);
             assert_eq!(dev.mtu(), 1500);
