@@ -86,9 +86,11 @@ impl Role {
     }
 }
 
-/// Whether `dev` can transmit: running, with carrier.
+/// Whether `dev` can transmit: running, with carrier, and its qdiscs attached. The link watch
+/// attaches them a moment after the carrier comes up; until then the noop qdisc drops what
+/// is sent (the C driver looks at the carrier alone, and loses those packets).
 fn usable(dev: &Device) -> bool {
-    dev.is_running() && dev.carrier_ok()
+    dev.is_running() && dev.carrier_ok() && !dev.tx_is_noop()
 }
 
 /// The slaves, read by the data path under RCU and written under the RTNL.
