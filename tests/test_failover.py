@@ -153,12 +153,22 @@ def test_live_migration(bench, driver):
         g2p, p2g = C_RECORDED_MIN["migrate"]
         assert info["guest_to_peer_lost"] < g2p and info["peer_to_guest_lost"] < p2g, \
             f"lost {info['guest_to_peer_lost']}/{info['peer_to_guest_lost']}, C: {g2p}/{p2g}"
-    budget = math.ceil(info["downtime_ms"] / 10) + 2  # packets at 100 pps, + 2 in flight
-    strict(driver, "migrate_loss",
-           info["guest_to_peer_lost"] <= budget and info["peer_to_guest_lost"] <= budget,
-           f"lost g->p {info['guest_to_peer_lost']}, p->g {info['peer_to_guest_lost']} "
-           f"(budget {budget} from QEMU downtime {info['downtime_ms']} ms; guest paused "
-           f"{info['paused_ms']} ms), gap {info['max_gap_ms']} ms")
+    lost_both = (f"lost g->p {info['guest_to_peer_lost']}, p->g {info['peer_to_guest_lost']}, "
+                 f"gap {info['max_gap_ms']} ms")
+
+    def within(ms):
+        budget = math.ceil(ms / 10) + 2  # packets at 100 pps, + 2 in flight
+        return info["guest_to_peer_lost"] <= budget and info["peer_to_guest_lost"] <= budget
+
+    # Nothing is lost once the guest runs again on the destination: the loss is the pause, from
+    # the source's STOP to the destination's RESUME.
+    strict(driver, "migrate_loss", within(info["paused_ms"]),
+           f"{lost_both}; guest paused {info['paused_ms']} ms")
+    # Issue 5's target as worded: against QEMU's downtime, which leaves out the destination's
+    # load and start.
+    strict(driver, "migrate_downtime", within(info["downtime_ms"]),
+           f"{lost_both}; QEMU downtime {info['downtime_ms']} ms, guest paused "
+           f"{info['paused_ms']} ms")
 
 
 # --- f. MTU ---------------------------------------------------------------------------------
