@@ -211,12 +211,10 @@ def record(data, rec, run):
             if f in r:
                 d[f].append(r[f])
         if ev.startswith("migrate"):
-            lim = migrate_limit(r["downtime_ms"])
-            d["target_limit"].append(lim)
-            d["target_pass"].append(all(r[f] <= lim for f in ways))
-            lim = migrate_limit(r["paused_ms"])
-            d["pause_limit"].append(lim)
-            d["pause_pass"].append(all(r[f] <= lim for f in ways))
+            for key, ms in (("target", "downtime_ms"), ("pause", "paused_ms")):
+                lim = migrate_limit(r[ms])
+                d[f"{key}_limit"].append(lim)
+                d[f"{key}_pass"].append(all(r[f] <= lim for f in ways))
         else:
             d["target_pass"].append(all(r[f] == 0 for f in ways))
     if "migrate_tcp" in rec:

@@ -138,7 +138,8 @@ class Bench:
             # The guest is paused from the source's STOP to the destination's RESUME. QEMU's
             # downtime is the source's view, from its STOP to the end of the stream; the
             # destination's load and start come after it.
-            stopped = [qmp_time(e) for e in src.qmp.get_events() if e.get("event") == "STOP"]
+            stopped = next((qmp_time(e) for e in src.qmp.get_events() if e.get("event") == "STOP"),
+                           None)
             resumed = qmp_time(dest.wait_event("RESUME", timeout=30))
             self.guest = dest
             src.stop()
@@ -151,7 +152,7 @@ class Bench:
         t_agent = time.monotonic() - t0
         self.net = Net(dest)
         self.net.wait_primary_active(timeout=timeout)
-        paused = round((resumed - stopped[0]) * 1000, 1) if stopped else None
+        paused = round((resumed - stopped) * 1000, 1) if stopped is not None else None
         return {"states": states, "downtime_ms": st.get("downtime"), "paused_ms": paused,
                 "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),
                 "src_stopped_s": round(t_stop, 3), "agent_s": round(t_agent, 3),

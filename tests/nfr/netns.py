@@ -65,7 +65,7 @@ class NetNS:
     def _drop_rarp(self, tap):
         if not self._nft:
             self._nft = True
-            sh("ip", "netns", "exec", self.name, "nft", "-f", "-", input=(
+            sh(*self.exec_args("nft", "-f", "-"), input=(
                 "table bridge nfr {\n"
                 "  set vf_ports { type ifname; }\n"
                 "  chain prerouting {\n"
@@ -73,8 +73,7 @@ class NetNS:
                 "    iifname @vf_ports ether type 0x8035 drop\n"
                 "  }\n"
                 "}\n"))
-        sh("ip", "netns", "exec", self.name, "nft", "add", "element", "bridge", "nfr", "vf_ports",
-           f"{{ {tap} }}")
+        sh(*self.exec_args("nft", "add", "element", "bridge", "nfr", "vf_ports", f"{{ {tap} }}"))
 
     def counters(self, dev):
         """(rx_packets, tx_packets) of a device in the namespace."""
