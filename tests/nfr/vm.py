@@ -50,6 +50,14 @@ def primary_models():
     return models
 
 
+# TCG's CPU model: everything TCG has, but without fast string moves (ERMS, FSRM). With them the
+# guest kernel copies each user buffer with `rep movsb`, which TCG runs byte by byte; the copy
+# took 80% of the guest's time in a TCP send, and in about one stream in four it fell onto
+# TCG's slow memory path (helper_ldub_mmu/helper_stb_mmu in a host profile), halving the rate.
+# Without them the kernel copies 8 bytes a move: twice the rate, and no such second mode.
+TCG_CPU = os.environ.get("NFR_TCG_CPU", "max,erms=off,fsrm=off")
+
+
 def accel(flavour):
     """'kvm' if a probe guest boots on /dev/kvm, else 'tcg'. Probed once per process.
 
@@ -102,7 +110,7 @@ class Guest:
                    f"kunit.enable={1 if kunit else 0} {append}")
         args = [
             "qemu-system-x86_64", "-name", f"nfr-{name}",
-            "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else "max",
+            "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else TCG_CPU,
             "-smp", str(config.SMP), "-m", str(config.MEM_MB),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
