@@ -22,7 +22,7 @@ use kernel::{
         rtnl::{Rtnl, RtnlCell, RtnlGuard},
         rx_handler::{self, RxAction, RxHandler},
         skbuff::SkBuff,
-        slot::DeviceSlot,
+        slot::{CoreRcu, DeviceSlot},
         unbind::{PciUnbindNotifier, Unbinding},
         upper::{AddrListsLocked, LagTxType},
     },
@@ -113,7 +113,7 @@ impl Slaves {
 
     /// The slave to transmit through, if any: the primary if usable and staying, else the
     /// standby if usable.
-    fn active<'a>(&self, rcu: &'a rcu::Guard) -> Option<&'a Device> {
+    fn active<'a>(&self, rcu: &'a CoreRcu) -> Option<&'a Device> {
         [Role::Primary, Role::Standby]
             .into_iter()
             .find_map(|r| self.slot(r).get(rcu).filter(|d| self.eligible(r, d)))
@@ -231,9 +231,8 @@ impl Driver for Master {
         Ok(())
     }
 
-    fn start_xmit(dev: &NetDev<Self>, mut skb: SkBuff) -> TxResult {
-        let rcu = rcu::read_lock();
-        match dev.data().slaves.active(&rcu) {
+    fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, mut skb: SkBuff) -> TxResult {
+        match dev.data().slaves.active(rcu) {
             Some(slave) => {
                 skb.restore_lower_queue_mapping();
                 // On error the slave dropped and counted the packet.
@@ -350,7 +349,7 @@ struct SlaveRx {
 }
 
 impl RxHandler for SlaveRx {
-    fn handle<'a>(&'a self, rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a> {
+    fn handle<'a>(&'a self, rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
         let standby = self.slaves.slot(Role::Standby).get(rcu);
         let on_standby = matches!((skb.dev(), standby), (Some(d), Some(s)) if ptr::eq(d, s));
         // While the primary carries the traffic, broadcast and multicast frames also reach the

@@ -14,12 +14,12 @@ use kernel::{
         },
         rtnl::{Rtnl, RtnlGuard},
         skbuff::{RxResult, SkBuff},
-        slot::DeviceSlot,
+        slot::{CoreRcu, DeviceSlot},
     },
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        rcu, Arc,
+        Arc,
     },
 };
 
@@ -82,12 +82,11 @@ impl Driver for PairDev {
         Ok(())
     }
 
-    fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+    fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, skb: SkBuff) -> TxResult {
         let data = dev.data();
         let count = &data.shared.dir[data.side];
         let len = u64::from(skb.len());
-        let rcu = rcu::read_lock();
-        match data.peer.get(&rcu).map(|peer| skb.forward(peer)) {
+        match data.peer.get(rcu).map(|peer| skb.forward(peer)) {
             Some(RxResult::Success) => {
                 count.packets.add(1, Relaxed);
                 count.bytes.add(len, Relaxed);

@@ -11,7 +11,7 @@
 use crate::{
     bindings,
     error::{from_result, to_result, VTABLE_DEFAULT_ERROR},
-    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff, upper::AddrListsLocked},
+    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff, slot::CoreRcu, upper::AddrListsLocked},
     prelude::*,
     str::CStr,
 };
@@ -261,8 +261,9 @@ pub trait Driver: Sized + Send + Sync {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Transmits a packet (`ndo_start_xmit`). Runs in softirq context with the queue locked.
-    fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult;
+    /// Transmits a packet (`ndo_start_xmit`), with bottom halves disabled, inside the core's RCU
+    /// read-side section (`rcu`).
+    fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, skb: SkBuff) -> TxResult;
 
     /// Picks the transmit queue for `skb` (`ndo_select_queue`); must be below the number of
     /// transmit queues.
@@ -518,8 +519,11 @@ impl<T: Driver> Ops<T> {
     ) -> bindings::netdev_tx_t {
         // SAFETY: The core hands us a valid, non-null skb to own.
         let skb = unsafe { SkBuff::from_raw(NonNull::new_unchecked(skb)) };
+        // SAFETY: `ndo_start_xmit` is called with bottom halves disabled, an RCU read-side
+        // critical section (see `CoreRcu`), until it returns.
+        let rcu = unsafe { CoreRcu::assume() };
         // SAFETY: `dev` is one of our devices.
-        match T::start_xmit(unsafe { NetDev::from_raw(dev) }, skb) {
+        match T::start_xmit(unsafe { NetDev::from_raw(dev) }, &rcu, skb) {
             TxResult::Ok => bindings::netdev_tx_NETDEV_TX_OK,
             TxResult::Busy(skb) => {
                 // The core keeps ownership of a packet it gets back as busy.
@@ -1051,7 +1055,7 @@ mod tests {
 
     #[vtable]
     impl Driver for TestDev {
-        fn start_xmit(dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+        fn start_xmit(dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
             if skb.queue_mapping() == 1 && skb.len() == 60 {
                 dev.data().sent_on_1.add(1, Relaxed);
             }

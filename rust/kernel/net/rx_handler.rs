@@ -13,9 +13,9 @@ use crate::{
         dev::{Device, DeviceRef},
         rtnl::{Rtnl, RtnlGuard},
         skbuff::SkBuff,
+        slot::CoreRcu,
     },
     prelude::*,
-    sync::rcu,
 };
 use core::ptr::NonNull;
 
@@ -33,10 +33,11 @@ pub enum RxAction<'a> {
 
 /// A receive handler.
 pub trait RxHandler: Send + Sync {
-    /// Called for every frame the device receives, in softirq context under RCU.
+    /// Called for every frame the device receives, in softirq context, inside the core's RCU
+    /// read-side section (`rcu`).
     ///
     /// The handler owns `skb` and either hands it back with what to do next, or keeps it.
-    fn handle<'a>(&'a self, rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a>;
+    fn handle<'a>(&'a self, rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a>;
 }
 
 /// A receive handler registered on a device; unregistered on drop.
@@ -117,7 +118,8 @@ impl<T: RxHandler> Registration<T> {
         // SAFETY: `dev` is the registered device, whose `rx_handler_data` is our `T`, alive
         // until unregistration completes (type invariant).
         let data = unsafe { &*(*dev.as_raw()).rx_handler_data.cast::<T>() };
-        let rcu = rcu::read_lock();
+        // SAFETY: `__netif_receive_skb_core()` calls rx handlers under `rcu_read_lock()`.
+        let rcu = unsafe { CoreRcu::assume() };
         let (skb, res) = match data.handle(&rcu, skb) {
             RxAction::Another(mut skb, dev) => {
                 skb.set_dev(dev);
@@ -159,7 +161,7 @@ mod tests {
 
     #[vtable]
     impl netdev::Driver for Sink {
-        fn start_xmit(_dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+        fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
             skb.consume();
             TxResult::Ok
         }
@@ -172,7 +174,7 @@ mod tests {
     }
 
     impl RxHandler for Redirect {
-        fn handle<'a>(&'a self, _rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a> {
+        fn handle<'a>(&'a self, _rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
             self.seen.add(1, Relaxed);
             if skb.protocol() == 0x88b5 {
                 RxAction::Another(skb, &self.target)
@@ -188,7 +190,7 @@ mod tests {
     }
 
     impl RxHandler for Count {
-        fn handle<'a>(&'a self, _rcu: &'a rcu::Guard, skb: SkBuff) -> RxAction<'a> {
+        fn handle<'a>(&'a self, _rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
             self.seen.add(1, Relaxed);
             skb.consume();
             RxAction::Consumed

@@ -215,6 +215,7 @@ mod tests {
         notifier::{self, Event, Notify},
         rtnl::RtnlGuard,
         skbuff::SkBuff,
+        slot::CoreRcu,
     };
     use crate::sync::{
         atomic::{Atomic, Relaxed},
@@ -226,7 +227,7 @@ mod tests {
 
     #[vtable]
     impl Driver for Plain {
-        fn start_xmit(_dev: &NetDev<Self>, skb: SkBuff) -> TxResult {
+        fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
             skb.consume();
             TxResult::Ok
         }
