@@ -1,13 +1,17 @@
 #!/bin/bash
 # Build one flavour of the guest kernel and stage it.
-#   scripts/build-kernel.sh <flavour>      (flavour: c or rust, see scripts/config/)
+#   scripts/build-kernel.sh <flavour>      (flavour: c, rust, rust-builtin, or one of them with
+#                                           -debug: its fragment + debug.config, built with LLVM)
 # Output: $NFR_STAGE/<flavour>/{bzImage,lib/modules/<release>/}, see `make paths`.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 FLAVOUR=${1:?usage: build-kernel.sh <flavour>}
-FRAG=$NFR_ROOT/scripts/config/$FLAVOUR.config
-[ -f "$FRAG" ] || nfr_die "unknown flavour '$FLAVOUR' (no $FRAG)"
+read -r -a FRAGS <<<"$(nfr_fragments "$FLAVOUR")"
+for f in "${FRAGS[@]}"; do
+	[ -f "$f" ] || nfr_die "unknown flavour '$FLAVOUR' (no $f)"
+done
+TOOLCHAIN=$(nfr_toolchain "$FLAVOUR")
 
 O=$NFR_BUILD/$FLAVOUR
 STAGE=$NFR_STAGE/$FLAVOUR
@@ -15,11 +19,13 @@ KMAKE=(nfr_kmake "$O")
 
 "$NFR_ROOT/scripts/prepare-tree.sh"
 
-# A new flavour starts from a copy of a built one: Kbuild then rebuilds only what depends on the
-# config symbols that differ. (ccache cannot help there: every object includes the config.)
+# A new flavour starts from a copy of a built one with the same compiler: Kbuild then rebuilds
+# only what depends on the config symbols that differ. (ccache cannot help there: every object
+# includes the config.)
 if [ ! -d "$O" ]; then
 	for other in "$NFR_BUILD"/*; do
 		[ -f "$other/vmlinux" ] && [ -f "$other/.nfr-config-hash" ] || continue
+		[ "$(nfr_toolchain "$(basename "$other")")" = "$TOOLCHAIN" ] || continue
 		nfr_log "[$FLAVOUR] seeding the build directory from $(basename "$other")"
 		rm -rf "$O.tmp"
 		cp -a "$other" "$O.tmp"
@@ -37,14 +43,14 @@ if ! "${KMAKE[@]}" rustavailable >"$O/rustavailable.log" 2>&1; then
 fi
 
 # Configure from fragments; redo only when a fragment changed.
-CFG_HASH=$(cat "$NFR_ROOT"/scripts/config/base.config "$FRAG" "$NFR_TREE/.nfr-version" | sha256sum | cut -d' ' -f1)
+CFG_HASH=$( (cat "${FRAGS[@]}" "$NFR_TREE/.nfr-version"; echo "$TOOLCHAIN") | sha256sum | cut -d' ' -f1)
 if [ ! -f "$O/.config" ] || [ "$(cat "$O/.nfr-config-hash" 2>/dev/null)" != "$CFG_HASH" ]; then
-	nfr_log "[$FLAVOUR] configuring"
+	nfr_log "[$FLAVOUR] configuring ($TOOLCHAIN)"
 	"${KMAKE[@]}" tinyconfig >/dev/null
 	(cd "$NFR_TREE" && scripts/kconfig/merge_config.sh -m -O "$O" "$O/.config" \
-		"$NFR_ROOT/scripts/config/base.config" "$FRAG" >"$O/merge_config.log")
+		"${FRAGS[@]}" >"$O/merge_config.log")
 	"${KMAKE[@]}" olddefconfig >/dev/null
-	# Every symbol a fragment asks for must have stuck (the flavour's fragment overrides base).
+	# Every symbol a fragment asks for must have stuck (a later fragment overrides an earlier).
 	bad=0
 	while IFS= read -r line; do
 		case "$line" in
@@ -52,7 +58,7 @@ if [ ! -f "$O/.config" ] || [ "$(cat "$O/.nfr-config-hash" 2>/dev/null)" != "$CF
 		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
 			grep -q "^$sym=" "$O/.config" && { echo "  wanted $sym unset" >&2; bad=1; } ;;
 		esac
-	done < <(cat "$NFR_ROOT/scripts/config/base.config" "$FRAG" |
+	done < <(cat "${FRAGS[@]}" |
 		sed -n 's/^\(# \)\?\(CONFIG_[A-Za-z0-9_]*\)\([= ].*\)$/\2 &/p' |
 		awk '{ sym = $1; sub(/^[^ ]* /, ""); last[sym] = $0; order[NR] = sym }
 		     END { for (i = 1; i <= NR; i++) if (!(order[i] in done)) { done[order[i]]; print last[order[i]] } }')

@@ -29,13 +29,36 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 # Same absolute tree path for every clone, so ccache hits across clones.
 export CCACHE_NOHASHDIR=1
 
-# `make` in the work tree for build directory $1, with the project's toolchain (ccache'd gcc,
-# Debian's Rust, the pinned bindgen). Further arguments go to make.
+# The config fragments of flavour $1, in merge order: base, the driver's own, and debug.config
+# for a debug flavour (<flavour>-debug).
+nfr_fragments() {
+	local d=$NFR_ROOT/scripts/config
+	case "$1" in
+	*-debug) echo "$d/base.config" "$d/${1%-debug}.config" "$d/debug.config" ;;
+	*) echo "$d/base.config" "$d/$1.config" ;;
+	esac
+}
+
+# The C compiler of flavour $1: Debian's clang-19 with lld for the debug flavours (Rust with
+# KASAN needs CC_IS_CLANG), gcc for the others.
+nfr_toolchain() {
+	case "$1" in
+	*-debug) echo llvm-19 ;;
+	*) echo gcc ;;
+	esac
+}
+
+# `make` in the work tree for build directory $1 (named after its flavour), with the project's
+# toolchain (ccache'd gcc or clang-19, Debian's Rust, the pinned bindgen). Further arguments
+# go to make.
 nfr_kmake() {
-	local o=$1
+	local o=$1 cc
 	shift
-	make -C "$NFR_TREE" O="$o" -s -j"${NFR_JOBS:-$(nproc)}" \
-		CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc \
+	case "$(nfr_toolchain "$(basename "$o")")" in
+	llvm-19) cc=(LLVM=-19 CC=/usr/lib/ccache/clang-19 HOSTCC=/usr/lib/ccache/clang-19) ;;
+	*) cc=(CC=/usr/lib/ccache/gcc HOSTCC=/usr/lib/ccache/gcc) ;;
+	esac
+	make -C "$NFR_TREE" O="$o" -s -j"${NFR_JOBS:-$(nproc)}" "${cc[@]}" \
 		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
 		BINDGEN="$NFR_CACHE/cargo/bin/bindgen" RUSTFMT=/usr/bin/rustfmt \
 		CLIPPY_DRIVER=/usr/bin/clippy-driver "$@"

@@ -15,6 +15,8 @@ DEB_PKGS=(
 	# Rust for the kernel: rustc-web ships rust-src, rustup's toolchain here does not
 	rustc-web rust-web-src rustfmt-web rust-web-clippy cargo-web
 	libclang-19-dev clang-19
+	# the debug flavours are built with LLVM (LLVM=-19): Rust with KASAN needs clang
+	lld-19 llvm-19
 	# bench host and guest userland
 	busybox-static iproute2 iputils-ping iperf3 ethtool nftables
 )
