@@ -1,4 +1,5 @@
-"""pytest setup: every scenario runs once per built driver flavour ("c" now, "rust" later)."""
+"""pytest setup: every scenario runs once per driver flavour ($NFR_DRIVERS), and every test is
+checked by the kernel-log scanner (tests/nfr/klog.py) afterwards."""
 
 import os
 import sys
@@ -8,8 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from expect import known_splat  # noqa: E402
 from nfr import config  # noqa: E402
-from nfr.vm import primary_models  # noqa: E402
+from nfr.vm import primary_models, scan_guests  # noqa: E402
 
 
 def pytest_generate_tests(metafunc):
@@ -26,3 +28,20 @@ def pytest_generate_tests(metafunc):
 def _root():
     if os.geteuid() != 0:
         pytest.fail("the bench needs root (network namespaces, taps)")
+
+
+@pytest.fixture(autouse=True)
+def _kernel_log_clean(request):
+    """Fails the test on any splat, leak or hang in the kernel log of a guest it used (set up
+    first, so torn down last: after the test's guests were stopped and scanned)."""
+    scan_guests()  # what came before the test is not its own
+    yield
+    report = []
+    for guest, lines in scan_guests().items():
+        flavour = guest.split("(")[-1].rstrip(")")
+        ours = [line for line in lines if not known_splat(flavour, line)]
+        if ours:
+            report.append(f"guest {guest}:\n" + "\n".join(ours))
+    if report:
+        pytest.fail(f"{request.node.nodeid}: kernel log problems\n" + "\n".join(report),
+                    pytrace=False)

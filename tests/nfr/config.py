@@ -39,6 +39,11 @@ def flavours():
                   if (p / "initramfs.cpio.gz").exists() and not p.name.endswith("-builtin"))
 
 
+def driver_of(flavour):
+    """The driver a flavour builds: "c" or "rust" (c-debug is the C driver on a debug kernel)."""
+    return flavour.split("-")[0]
+
+
 def stage(flavour):
     """(bzImage, initramfs) of a built flavour."""
     d = STAGE / flavour

@@ -19,7 +19,7 @@ KERNEL_PROBLEMS = re.compile(r"WARNING:|\bBUG\b|Oops|Call Trace|general protecti
 
 
 def failover_module(flavour):
-    return FAILOVER_MODULES[flavour]
+    return FAILOVER_MODULES[config.driver_of(flavour)]
 
 
 def parse_topo(text):

@@ -9,13 +9,16 @@ from pathlib import Path
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from . import config
-from .agent import Agent
+from . import config, klog
+from .agent import Agent, AgentError
 
 PRIMARY_ID = "primary0"
 STANDBY_ID = "standby0"
 
 _accel = None
+
+# Every guest started and not yet checked by the kernel-log scanner (see `scan_guests`).
+GUESTS = []
 
 
 def qemu_has_device(model):
@@ -56,6 +59,20 @@ def primary_models():
 # TCG's slow memory path (helper_ldub_mmu/helper_stb_mmu in a host profile), halving the rate.
 # Without them the kernel copies 8 bytes a move: twice the rate, and no such second mode.
 TCG_CPU = os.environ.get("NFR_TCG_CPU", "max,erms=off,fsrm=off")
+
+
+# The debug kernels (scripts/config/debug.config) run under TCG, many times slower than a
+# production kernel on hardware: their watchdogs get syzbot's timeouts for emulators, and KASAN's
+# shadow (1/8 of memory), kmemleak and lockdep get more memory. KASAN reports every error, not
+# only the first.
+DEBUG_CMDLINE = ("watchdog_thresh=165 workqueue.watchdog_thresh=420 "
+                 "kasan_multi_shot")
+DEBUG_MEM_MB = 2048
+
+
+def debug(flavour):
+    """Is this a debug flavour (<flavour>-debug)?"""
+    return flavour.endswith("-debug")
 
 
 def accel(flavour):
@@ -104,14 +121,21 @@ class Guest:
         self.proc = None
         self.qmp = None
         self.agent = None
+        # Kernel-log scanning: how far the console log was scanned, the kmemleak objects
+        # already reported, and what the final scan in stop() found.
+        self.scanned = 0
+        self.leaks_seen = set()
+        self.final_problems = None
         kernel, initrd = config.stage(flavour)
         acc = accel(flavour)
         cmdline = (f"console=ttyS0 panic=-1 tsc=reliable nfr.modules={modules} "
-                   f"kunit.enable={1 if kunit else 0} {append}")
+                   f"kunit.enable={1 if kunit else 0} {DEBUG_CMDLINE if debug(flavour) else ''} "
+                   f"{append}")
+        mem = max(config.MEM_MB, DEBUG_MEM_MB) if debug(flavour) else config.MEM_MB
         args = [
             "qemu-system-x86_64", "-name", f"nfr-{name}",
             "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else TCG_CPU,
-            "-smp", str(config.SMP), "-m", str(config.MEM_MB),
+            "-smp", str(config.SMP), "-m", str(mem),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-serial", f"file:{self.console}",
@@ -133,6 +157,7 @@ class Guest:
             spec = ",".join(f"{k}={v}" for k, v in self._primary_props(primary_model).items())
             args += ["-device", spec, "-incoming", f"tcp:127.0.0.1:{incoming_port}"]
         self.args = args
+        GUESTS.append(self)
         self.proc = subprocess.Popen(ns.exec_args(*args), stdin=subprocess.DEVNULL,
                                      stdout=open(self.dir / "qemu.out", "w"),
                                      stderr=subprocess.STDOUT)
@@ -175,7 +200,10 @@ class Guest:
         return self.connect_agent(timeout)
 
     def stop(self):
-        """Quit QEMU (QMP, then SIGKILL of our own pid) and remove its files."""
+        """Quit QEMU (QMP, then SIGKILL of our own pid) and remove its files. The kernel log is
+        scanned first; `scan_guests` reports what was found."""
+        if self.final_problems is None:
+            self.final_problems = self.scan()
         if self.agent:
             self.agent.close()
             self.agent = None
@@ -203,6 +231,38 @@ class Guest:
             if self.console.exists():
                 shutil.copy(self.console, keep / f"{self.name}.log")
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- kernel-log scanning -------------------------------------------------------------
+
+    def running(self):
+        """Is the guest's CPU running (not paused, migrated away or dead)?"""
+        if not self.proc or self.proc.poll() is not None or not self.qmp:
+            return False
+        try:
+            return self.qmp.cmd("query-status").get("status") == "running"
+        except Exception:
+            return False
+
+    def scan(self):
+        """Problem lines in the kernel log since the last scan, and kmemleak's new reports."""
+        found = []
+        if self.console.exists():
+            text = self.console.read_bytes()
+            new, self.scanned = text[self.scanned:], len(text)
+            found += klog.problems(new.decode(errors="replace"))
+        if self.agent and self.running():
+            try:
+                report = klog.kmemleak_scan(self.agent)
+            except (AgentError, OSError) as e:
+                report = f"kmemleak scan failed: {e}"
+            if report.startswith("kmemleak scan failed"):
+                found.append(report)
+            for leak in klog.leaks(report):
+                head = leak.splitlines()[0]
+                if head not in self.leaks_seen:
+                    self.leaks_seen.add(head)
+                    found.append(leak)
+        return found
 
     # --- QMP helpers ---------------------------------------------------------------------
 
@@ -262,3 +322,17 @@ def _workdir():
     d = config.OUT / "vm"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def scan_guests():
+    """Scans every guest started since the last call, and those still running: -> {guest name:
+    problem lines}. Guests that stopped are forgotten afterwards."""
+    found = {}
+    for g in list(GUESTS):
+        lines = g.final_problems if g.final_problems is not None else g.scan()
+        if g.final_problems is not None:
+            GUESTS.remove(g)
+            g.final_problems = []
+        if lines:
+            found[f"{g.name} ({g.flavour})"] = lines
+    return found
