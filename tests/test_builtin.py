@@ -1,6 +1,8 @@
-"""The Rust driver built into the kernel (flavour rust-builtin: NET_FAILOVER=y with virtio_net
-built in), not as a module: the master still appears at boot, finds the primary, and fails
-over without loss."""
+"""The Rust driver built into the kernel (flavour rust-builtin, or rust-builtin-debug in `make
+check`: NET_FAILOVER=y with virtio_net built in), not as a module: the master still appears at
+boot, finds the primary, and fails over without loss."""
+
+import os
 
 import pytest
 
@@ -8,7 +10,7 @@ from nfr import config
 from nfr.bench import Bench
 from test_failover import assert_carried_by_primary, lost, traffic
 
-FLAVOUR = "rust-builtin"
+FLAVOUR = os.environ.get("NFR_BUILTIN", "rust-builtin")
 
 
 @pytest.fixture
