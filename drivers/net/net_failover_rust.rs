@@ -9,8 +9,9 @@
 //! through the primary whenever the primary is usable (running, with carrier), else through the
 //! standby, and takes the frames of both. Userspace only ever configures the master.
 
-use core::ptr;
+use core::{cell::Ref, ptr};
 use kernel::{
+    alloc::kvec::PushError,
     net::{
         dev::{Device, DeviceRef, OpsLocked},
         failover::NetFailover,
@@ -21,10 +22,10 @@ use kernel::{
         notifier::{self, Event, Notify},
         rtnl::{Rtnl, RtnlCell, RtnlGuard},
         rx_handler::{self, RxAction, RxHandler},
-        skbuff::SkBuff,
+        skbuff::{DropReason, SkBuff, SkBuffRef},
         slot::{CoreRcu, DeviceSlot},
         unbind::{PciUnbindNotifier, Unbinding},
-        upper::{AddrListsLocked, LagTxType},
+        upper::{AddrListsLocked, LagTxType, PlainEvent},
     },
     netdev_err, netdev_info, new_spinlock,
     prelude::*,
@@ -231,7 +232,7 @@ impl Driver for Master {
         Ok(())
     }
 
-    fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, mut skb: SkBuff) -> TxResult {
+    fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, skb: SkBuff) -> TxResult {
         match dev.data().slaves.active(rcu) {
             Some(slave) => {
                 skb.restore_lower_queue_mapping();
@@ -240,13 +241,13 @@ impl Driver for Master {
             }
             None => {
                 dev.count_tx_dropped();
-                skb.free();
+                skb.drop_reason(DropReason::DevReady);
             }
         }
         TxResult::Ok
     }
 
-    fn select_queue(dev: &NetDev<Self>, skb: &mut SkBuff) -> u16 {
+    fn select_queue(dev: &NetDev<Self>, skb: &SkBuffRef) -> u16 {
         let rcu = rcu::read_lock();
         let txq = match dev.data().slaves.slot(Role::Primary).get(&rcu) {
             Some(primary) => primary.pick_tx_queue(skb),
@@ -260,7 +261,7 @@ impl Driver for Master {
         }
     }
 
-    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, features: u64) -> u64 {
+    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuffRef, features: u64) -> u64 {
         // The slave checks the packet again when it transmits it.
         features
     }
@@ -351,7 +352,7 @@ struct SlaveRx {
 impl RxHandler for SlaveRx {
     fn handle<'a>(&'a self, rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
         let standby = self.slaves.slot(Role::Standby).get(rcu);
-        let on_standby = matches!((skb.dev(), standby), (Some(d), Some(s)) if ptr::eq(d, s));
+        let on_standby = standby.is_some_and(|s| skb.is_on(s));
         // While the primary carries the traffic, broadcast and multicast frames also reach the
         // standby: only handlers bound to the standby itself (e.g. AF_PACKET) see those. A
         // unicast frame for us is never dropped: until the peers have learnt that the primary
@@ -367,27 +368,20 @@ impl RxHandler for SlaveRx {
     }
 }
 
-/// A failover master, as virtio_net holds it.
-struct Instance {
-    reg: Registration<Master>,
-}
+/// Every failover master, for matching new devices against (by permanent address). A master
+/// is unregistered when `net_failover_destroy()` takes it off this list.
+static MASTERS: RtnlCell<KVec<Registration<Master>>> = RtnlCell::new(KVec::new());
 
-impl Instance {
-    fn master(&self) -> &NetDev<Master> {
-        self.reg.dev()
-    }
-}
-
-/// Every failover master, for matching new devices against (by permanent address).
-static MASTERS: RtnlCell<KVec<Arc<Instance>>> = RtnlCell::new(KVec::new());
-
-/// The master whose permanent address is `dev`'s, if any.
-fn master_for(rtnl: &Rtnl<'_>, dev: &Device) -> Option<Arc<Instance>> {
-    let masters = MASTERS.borrow(rtnl);
-    masters
-        .iter()
-        .find(|i| i.master().perm_addr() == dev.perm_addr())
-        .cloned()
+/// The master whose permanent address is `dev`'s, if any. Shared borrows of the list nest: the
+/// notifications that enslaving and releasing raise look masters up again.
+fn master_for<'a>(rtnl: &'a Rtnl<'_>, dev: &Device) -> Option<Ref<'a, NetDev<Master>>> {
+    Ref::filter_map(MASTERS.borrow(rtnl), |masters| {
+        masters
+            .iter()
+            .map(Registration::dev)
+            .find(|m| m.perm_addr() == dev.perm_addr())
+    })
+    .ok()
 }
 
 /// The role a device would have under `master`: the standby shares the master's parent (the
@@ -519,7 +513,7 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
     refresh(rtnl, master);
-    let _ = dev.call_notifiers(rtnl, Event::Join);
+    dev.call_notifiers(rtnl, PlainEvent::Join);
     netdev_info!(
         master,
         "failover {} slave:{} registered\n",
@@ -608,9 +602,9 @@ fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
     if !dev.is_ether() || dev.is_failover_slave() {
         return;
     }
-    if let Some(instance) = master_for(rtnl, dev) {
+    if let Some(master) = master_for(rtnl, dev) {
         // Failures are logged where they happen; the device stays on its own.
-        let _ = enslave(rtnl, instance.master(), slave);
+        let _ = enslave(rtnl, &master, slave);
     }
 }
 
@@ -649,15 +643,14 @@ fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
 
 /// A slave's link or up state changed: follow it with the master's carrier.
 fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
-    let Some(instance) = master_for(rtnl, dev) else {
+    let Some(master) = master_for(rtnl, dev) else {
         return;
     };
-    let master = instance.master();
     let m = master.data();
     if !master.is_running() || m.slaves.role_of(rtnl, dev).is_none() {
         return;
     }
-    refresh(rtnl, master);
+    refresh(rtnl, &master);
     lower_state_changed(rtnl, &m.slaves, dev);
 }
 
@@ -671,8 +664,7 @@ impl Unbinding for Unplug {
         let rtnl = guard.token();
         // What this triggers (lower state and peer notifications) neither creates nor
         // destroys a master, so the list stays borrowed throughout.
-        for instance in MASTERS.borrow(&rtnl).iter() {
-            let master = instance.master();
+        for master in MASTERS.borrow(&rtnl).iter().map(Registration::dev) {
             let slaves = &master.data().slaves;
             let Some(primary) = slaves.slot(Role::Primary).get_rtnl(&rtnl) else {
                 continue;
@@ -709,8 +701,8 @@ impl Notify for Matcher {
         match (event, locked) {
             (Event::Register, Some(slave)) => slave_register(rtnl, slave),
             (Event::Unregister, _) if dev.is_failover_slave() => {
-                if let Some(instance) = master_for(rtnl, dev) {
-                    release(rtnl, instance.master(), dev);
+                if let Some(master) = master_for(rtnl, dev) {
+                    release(rtnl, &master, dev);
                 }
             }
             (Event::Up | Event::Down | Event::Change, _) if dev.is_failover_slave() => {
@@ -719,16 +711,15 @@ impl Notify for Matcher {
             // virtio_net announces after a migration, on the standby, which has no addresses:
             // the master's are the ones to announce.
             (Event::NotifyPeers, _) if dev.is_failover_slave() => {
-                if let Some(instance) = master_for(rtnl, dev) {
-                    if instance.master().is_running() {
-                        announce(rtnl, instance.master());
+                if let Some(master) = master_for(rtnl, dev) {
+                    if master.is_running() {
+                        announce(rtnl, &master);
                     }
                 }
             }
             // udev renamed the slave: bring it up if that failed with EBUSY when enslaved.
             (Event::ChangeName, Some(slave)) if dev.is_failover_slave() => {
-                if let Some(instance) = master_for(rtnl, dev) {
-                    let master = instance.master();
+                if let Some(master) = master_for(rtnl, dev) {
                     if master.is_running() && master.data().slaves.role_of(rtnl, dev).is_some() {
                         let _ = slave.open();
                     }
@@ -743,10 +734,20 @@ impl Notify for Matcher {
 /// The `net_failover_create()`/`net_failover_destroy()` implementation.
 struct Failover;
 
-impl NetFailover for Failover {
-    type Instance = Arc<Instance>;
+/// What virtio_net holds for a master: which one it is, by the address of its `net_device`.
+/// Only compared, never followed.
+struct MasterId(usize);
 
-    fn create(standby: &Device) -> Result<KBox<Arc<Instance>>> {
+impl MasterId {
+    fn of(master: &NetDev<Master>) -> Self {
+        Self(master.as_raw() as usize)
+    }
+}
+
+impl NetFailover for Failover {
+    type Instance = MasterId;
+
+    fn create(standby: &Device) -> Result<KBox<MasterId>> {
         let parent = standby.parent().ok_or(EINVAL)?;
         let addr: [u8; 6] = {
             // The standby is not registered yet, but its address is read under the RTNL.
@@ -788,58 +789,92 @@ impl NetFailover for Failover {
         )
         .inspect_err(|_| dev_err!(parent, "Unable to register failover_dev!\n"))?;
         reg.dev().carrier_off();
-        let instance = Arc::new(Instance { reg }, GFP_KERNEL)?;
-        let handle = KBox::new(instance.clone(), GFP_KERNEL)?;
+        let id = MasterId::of(reg.dev());
+        // On failure `reg` is dropped, which unregisters the master (taking the RTNL).
+        let handle = KBox::new(MasterId(id.0), GFP_KERNEL)?;
 
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
-        let master = instance.master();
-        let pushed = MASTERS.borrow_mut(&rtnl).push(instance.clone(), GFP_KERNEL);
-        if let Err(e) = pushed {
-            // Unregistering takes the RTNL.
-            drop(guard);
-            return Err(e.into());
+        {
+            let mut masters = MASTERS.borrow_mut(&rtnl);
+            // Room first: a registration must not be dropped while the RTNL is held.
+            if let Err(e) = masters.reserve(1, GFP_KERNEL) {
+                drop(masters);
+                reg.unregister(&rtnl);
+                return Err(e.into());
+            }
+            if let Err(PushError(reg)) = masters.push_within_capacity(reg) {
+                drop(masters);
+                reg.unregister(&rtnl);
+                return Err(ENOMEM);
+            }
         }
+        let master = master_by_id(&rtnl, &id).ok_or(ENODEV)?;
         master.set_failover(&rtnl, true);
         netdev_info!(
-            master,
+            &*master,
             "failover master:{} registered\n",
             master.name(&rtnl)
         );
         // The VF may have come first.
-        master.for_each_in_net(&rtnl, |dev| {
+        let scanned = master.for_each_in_net(&rtnl, |dev| {
             if !dev.is_failover() && dev.perm_addr() == master.perm_addr() {
                 slave_register(&rtnl, &dev.lock_ops(&rtnl));
             }
         });
+        if let Err(e) = scanned {
+            netdev_err!(
+                &*master,
+                "cannot look for a primary that came first (err = {})\n",
+                e.to_errno()
+            );
+        }
         Ok(handle)
     }
 
-    fn destroy(handle: KBox<Arc<Instance>>) {
-        let instance = KBox::into_inner(handle);
-        let master = instance.master();
+    fn destroy(handle: KBox<MasterId>) {
+        let id = KBox::into_inner(handle);
+        // One RTNL section, as C's net_failover_destroy(): the slaves are released and the
+        // master unregistered without a gap in which a new slave could be matched to it.
+        let guard = RtnlGuard::lock();
+        let rtnl = guard.token();
+        let Some(master) = master_by_id(&rtnl, &id) else {
+            return;
+        };
         master.detach();
-        {
-            let guard = RtnlGuard::lock();
-            let rtnl = guard.token();
-            for role in [Role::Primary, Role::Standby] {
-                if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
-                    release(&rtnl, master, &slave);
-                }
+        for role in [Role::Primary, Role::Standby] {
+            if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
+                release(&rtnl, &master, &slave);
             }
-            master.set_failover(&rtnl, false);
-            MASTERS
-                .borrow_mut(&rtnl)
-                .retain(|i| !Arc::ptr_eq(i, &instance));
-            netdev_info!(
-                master,
-                "failover master:{} unregistered\n",
-                master.name(&rtnl)
-            );
         }
-        // The last reference: unregisters and frees the master (which takes the RTNL).
-        drop(instance);
+        master.set_failover(&rtnl, false);
+        netdev_info!(
+            &*master,
+            "failover master:{} unregistered\n",
+            master.name(&rtnl)
+        );
+        drop(master);
+        let mut masters = MASTERS.borrow_mut(&rtnl);
+        let at = masters.iter().position(|r| MasterId::of(r.dev()).0 == id.0);
+        let reg = at.and_then(|i| masters.remove(i).ok());
+        drop(masters);
+        if let Some(reg) = reg {
+            // Freed once the RTNL is released (`guard` below) and the last reference is gone.
+            reg.unregister(&rtnl);
+        }
+        drop(guard);
     }
+}
+
+/// The master virtio_net's handle `id` names.
+fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<Master>>> {
+    Ref::filter_map(MASTERS.borrow(rtnl), |masters| {
+        masters
+            .iter()
+            .map(Registration::dev)
+            .find(|m| MasterId::of(m).0 == id.0)
+    })
+    .ok()
 }
 
 struct FailoverModule {

@@ -125,6 +125,12 @@ impl Driver for PairDev {
         Ok(())
     }
 
+    fn uninit(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) {
+        // Each side holds a reference to the other: let go of it here, or unregistering both
+        // would wait for those references forever.
+        dev.data().peer.replace(rtnl, None);
+    }
+
     fn get_stats64(dev: &NetDev<Self>, stats: &mut Stats64) {
         let data = dev.data();
         let tx = &data.shared.dir[data.side];
@@ -136,7 +142,7 @@ impl Driver for PairDev {
 }
 
 struct RustNetdevPair {
-    devs: [Registration<PairDev>; 2],
+    devs: Option<[Registration<PairDev>; 2]>,
 }
 
 impl RustNetdevPair {
@@ -174,17 +180,17 @@ impl kernel::Module for RustNetdevPair {
         }
         drop(rtnl);
         pr_info!("rust_netdev_pair: rpair0 <-> rpair1\n");
-        Ok(Self { devs })
+        Ok(Self { devs: Some(devs) })
     }
 }
 
 impl Drop for RustNetdevPair {
     fn drop(&mut self) {
-        // Each side holds a reference to the other: let go of both before unregistering, or
-        // unregistration would wait for those references forever.
+        // Both sides go in one RTNL section: each one's `uninit` lets go of its peer, and both
+        // are freed when the RTNL is released.
         let rtnl = RtnlGuard::lock();
-        for reg in &self.devs {
-            reg.dev().data().peer.replace(&rtnl.token(), None);
+        for reg in self.devs.take().into_iter().flatten() {
+            reg.unregister(&rtnl.token());
         }
     }
 }

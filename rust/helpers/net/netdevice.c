@@ -40,6 +40,17 @@ rust_helper_netdev_notifier_info_to_dev(const struct netdev_notifier_info *info)
 	return netdev_notifier_info_to_dev(info);
 }
 
+__rust_helper void
+rust_helper_netdev_assert_locked_ops_compat_or_invisible(const struct net_device *dev)
+{
+	netdev_assert_locked_ops_compat_or_invisible(dev);
+}
+
+__rust_helper void *rust_helper_netdev_rx_handler_data(const struct net_device *dev)
+{
+	return rcu_dereference(dev->rx_handler_data);
+}
+
 __rust_helper int rust_helper_notifier_from_errno(int err)
 {
 	return notifier_from_errno(err);

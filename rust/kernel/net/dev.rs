@@ -138,6 +138,21 @@ impl Drop for DeviceRef {
 /// [`Event::Up`]: crate::net::notifier::Event::Up
 /// [`Event::ChangeName`]: crate::net::notifier::Event::ChangeName
 ///
+/// A token from [`Device::lock_ops`] lives no longer than the lock:
+///
+/// ```ignore,compile_fail,E0505
+/// use kernel::net::{dev::Device, rtnl::RtnlGuard};
+///
+/// fn reopen(dev: &Device) {
+///     let rtnl = RtnlGuard::lock();
+///     let r = rtnl.token();
+///     let guard = dev.lock_ops(&r);
+///     let locked = &*guard;
+///     drop(guard);
+///     let _ = locked.open();
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// The RTNL is held and, if `netdev_need_ops_lock(dev)`, so is `dev`'s instance lock, for `'a`.
@@ -243,12 +258,16 @@ impl Device {
         Some(unsafe { ARef::from_raw(ptr.cast()) })
     }
 
-    /// The interface index.
+    /// The interface index. It is set at registration, and changes when the device moves to
+    /// another network namespace whose index it already holds (under the RTNL); without the RTNL
+    /// the value may be stale.
     #[inline]
     pub fn ifindex(&self) -> i32 {
-        // SAFETY: By the type invariant the device is valid; `ifindex` is set at registration
-        // and does not change afterwards.
-        unsafe { (*self.as_raw()).ifindex }
+        // SAFETY: By the type invariant the device is valid. The field is written under the
+        // RTNL (`dev_change_net_namespace()`) with a plain store of an aligned `int`; the
+        // volatile read (`READ_ONCE()`, as `dev_get_by_index_rcu()` readers do) sees the old
+        // or the new value.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).ifindex)) }
     }
 
     /// The device's name. The RTNL keeps it from changing while it is borrowed.
@@ -310,6 +329,17 @@ impl Device {
         }
         #[cfg(not(CONFIG_PCI))]
         false
+    }
+
+    /// Whether the device is in the initial network namespace.
+    pub fn in_init_net(&self) -> bool {
+        // SAFETY: The device is valid; `init_net` is a static that is always valid.
+        unsafe {
+            ptr::eq(
+                bindings::dev_net(self.as_raw()),
+                &raw const bindings::init_net,
+            )
+        }
     }
 
     /// Whether `self` and `other` are in the same network namespace.
@@ -377,18 +407,21 @@ impl Device {
         unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).mtu)) }
     }
 
-    /// The smallest MTU the device accepts.
+    /// The smallest MTU the device accepts. A driver may change it at run time, under the
+    /// RTNL (a master following its lower devices); without the RTNL the value may be stale.
     #[inline]
     pub fn min_mtu(&self) -> u32 {
-        // SAFETY: The device is valid; set by the driver before registration.
-        unsafe { (*self.as_raw()).min_mtu }
+        // SAFETY: The device is valid. Writers hold the RTNL; the volatile read (`READ_ONCE()`)
+        // sees the old or the new value of the aligned field.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).min_mtu)) }
     }
 
-    /// The largest MTU the device accepts; 0 means no limit (as for loopback).
+    /// The largest MTU the device accepts; 0 means no limit (as for loopback). Changes as
+    /// [`Device::min_mtu`] does.
     #[inline]
     pub fn max_mtu(&self) -> u32 {
-        // SAFETY: The device is valid; set by the driver before registration.
-        unsafe { (*self.as_raw()).max_mtu }
+        // SAFETY: As in `min_mtu`.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).max_mtu)) }
     }
 
     /// The interface flags (`IFF_*`, as in `ip link`).
@@ -596,25 +629,66 @@ impl Device {
         unsafe { bindings::netif_device_detach(self.as_raw()) };
     }
 
-    /// Calls `f` for each device in the same network namespace as `self`, including `self`
-    /// (`for_each_netdev()`). Devices cannot register or unregister meanwhile.
-    pub fn for_each_in_net(&self, _rtnl: &Rtnl<'_>, mut f: impl FnMut(&Device)) {
+    /// Calls `f` for each device that is in the same network namespace as `self` when the
+    /// call starts, including `self` (`for_each_netdev()`).
+    ///
+    /// The devices are listed first, each with a reference, and `f` runs after: it may
+    /// register, unregister or move devices (under the same RTNL) without disturbing the walk.
+    /// Fails with `ENOMEM` if the list cannot be allocated, before calling `f`.
+    pub fn for_each_in_net(&self, _rtnl: &Rtnl<'_>, mut f: impl FnMut(&Device)) -> Result {
+        let mut devs = KVec::<ARef<Device>>::new();
         // SAFETY: The device is valid; its namespace lives at least as long as it does.
         let net = unsafe { bindings::dev_net(self.as_raw()) };
         // SAFETY: `dev_base_head` is the list of the namespace's devices, linked through their
-        // `dev_list`; it only changes under the RTNL, which is held.
+        // `dev_list`; it only changes under the RTNL, which is held, and nothing below changes
+        // it (`push` only allocates).
         let head = unsafe { &raw mut (*net).dev_base_head };
         // SAFETY: As above; the head is valid.
         let mut pos = unsafe { (*head).next };
         while pos != head {
             // SAFETY: `pos` is the `dev_list` of a device on the list.
             let dev = unsafe { crate::container_of!(pos, bindings::net_device, dev_list) };
-            // SAFETY: Devices on the list stay registered while the RTNL is held.
-            f(unsafe { Device::from_raw(dev) });
-            // SAFETY: `pos` is still on the list: `f` cannot unregister devices (that needs the
-            // RTNL to be released and taken again, or a `&mut`).
+            // SAFETY: Devices on the list are registered, and stay so while the RTNL is held.
+            let dev = unsafe { Device::from_raw(dev) };
+            devs.push(dev.into(), GFP_KERNEL)?;
+            // SAFETY: `pos` is still on the list, which did not change (see above).
             pos = unsafe { (*pos).next };
         }
+        for dev in &devs {
+            f(dev);
+        }
+        Ok(())
+    }
+
+    /// Changes the hardware address (`dev_set_mac_address()`), as `ip link set address` does.
+    /// The driver may refuse, e.g. an invalid address (`EADDRNOTAVAIL`) or a change while
+    /// running (`EBUSY`); nothing changes then.
+    pub fn set_mac_address(&self, _rtnl: &Rtnl<'_>, addr: &[u8; 6]) -> Result {
+        // SAFETY: All-zero is a valid `sockaddr_storage` (integers only).
+        let mut ss: bindings::__kernel_sockaddr_storage = unsafe { core::mem::zeroed() };
+        // SAFETY: The family and data are the first member of the storage's union, the one
+        // that `netif_set_mac_address()` reads; `__data` has room for far more than 6 bytes.
+        // The device is valid and its `type` is set before registration.
+        unsafe {
+            let sa = &raw mut ss.__bindgen_anon_1.__bindgen_anon_1;
+            (*sa).ss_family = (*self.as_raw()).type_;
+            let data = (&raw mut (*sa).__data).cast::<u8>();
+            ptr::copy_nonoverlapping(addr.as_ptr(), data, addr.len());
+        }
+        // SAFETY: The device is valid, the RTNL is held (the function takes the instance lock
+        // and `dev_addr_sem` itself), and `ss` is a valid address for the call.
+        to_result(unsafe { bindings::dev_set_mac_address(self.as_raw(), &mut ss, ptr::null_mut()) })
+    }
+
+    /// Tells the stack that the device's state changed (`netdev_state_change()`): raises
+    /// [`Event::Change`] with its `netdev_notifier_change_info`, and a netlink message. Takes
+    /// the instance lock, so not for code that holds it.
+    ///
+    /// [`Event::Change`]: crate::net::notifier::Event::Change
+    pub fn state_change(&self, _rtnl: &Rtnl<'_>) {
+        // SAFETY: The device is valid and the RTNL is held; the function takes the instance
+        // lock, which the caller does not hold (an `OpsLocked` is not at hand here).
+        unsafe { bindings::netdev_state_change(self.as_raw()) };
     }
 
     /// Prints a message prefixed with the device's driver, bus and name (`netdev_printk()`);

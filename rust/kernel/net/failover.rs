@@ -10,7 +10,6 @@
 //! C header: [`include/net/net_failover.h`](srctree/include/net/net_failover.h)
 
 use crate::{bindings, net::dev::Device, prelude::*};
-use core::ffi::c_void;
 
 /// An implementation of `net_failover_create()` and `net_failover_destroy()`.
 pub trait NetFailover {
@@ -33,7 +32,9 @@ pub trait NetFailover {
 ///
 /// `standby` must be a valid `net_device`, valid for the call.
 #[doc(hidden)]
-pub unsafe fn create<T: NetFailover>(standby: *mut bindings::net_device) -> *mut c_void {
+pub unsafe fn create<T: NetFailover>(
+    standby: *mut bindings::net_device,
+) -> *mut bindings::failover {
     // SAFETY: Valid for the call, per the caller.
     let standby = unsafe { Device::from_raw(standby) };
     match T::create(standby) {
@@ -46,10 +47,13 @@ pub unsafe fn create<T: NetFailover>(standby: *mut bindings::net_device) -> *mut
 ///
 /// # Safety
 ///
-/// `failover` must be null or a value returned by [`create::<T>`] and not destroyed yet.
+/// `failover` must be null, an error pointer, or a value returned by [`create::<T>`] and not
+/// destroyed yet.
 #[doc(hidden)]
-pub unsafe fn destroy<T: NetFailover>(failover: *mut c_void) {
-    if failover.is_null() {
+pub unsafe fn destroy<T: NetFailover>(failover: *mut bindings::failover) {
+    // virtio_net keeps what `net_failover_create()` returned, an error pointer included, and
+    // does not call destroy for one; C's `net_failover_destroy()` ignores null.
+    if failover.is_null() || crate::error::from_err_ptr(failover).is_err() {
         return;
     }
     // SAFETY: Per the caller, `failover` came from `KBox::into_raw` in `create` and is handed
@@ -58,7 +62,8 @@ pub unsafe fn destroy<T: NetFailover>(failover: *mut c_void) {
 }
 
 /// Exports `net_failover_create()` and `net_failover_destroy()` (GPL-only) from the module,
-/// implemented by the given [`NetFailover`] type.
+/// implemented by the given [`NetFailover`] type. `#[export]` checks their signatures against
+/// the C prototypes (`include/net/net_failover.h`, in the bindings).
 ///
 /// # Examples
 ///
@@ -73,10 +78,10 @@ macro_rules! net_failover_export {
         /// # Safety
         ///
         /// `standby` must be a valid `net_device`.
-        #[no_mangle]
+        #[$crate::macros::export]
         pub unsafe extern "C" fn net_failover_create(
             standby: *mut $crate::bindings::net_device,
-        ) -> *mut ::core::ffi::c_void {
+        ) -> *mut $crate::bindings::failover {
             // SAFETY: The C caller passes a valid device.
             unsafe { $crate::net::failover::create::<$t>(standby) }
         }
@@ -86,8 +91,8 @@ macro_rules! net_failover_export {
         /// # Safety
         ///
         /// `failover` must be null or come from `net_failover_create()`, and be destroyed once.
-        #[no_mangle]
-        pub unsafe extern "C" fn net_failover_destroy(failover: *mut ::core::ffi::c_void) {
+        #[$crate::macros::export]
+        pub unsafe extern "C" fn net_failover_destroy(failover: *mut $crate::bindings::failover) {
             // SAFETY: Guaranteed by the C caller.
             unsafe { $crate::net::failover::destroy::<$t>(failover) }
         }
@@ -98,12 +103,19 @@ macro_rules! net_failover_export {
 }
 
 /// Emits the `EXPORT_SYMBOL_GPL()` record of a `#[no_mangle]` function: an entry in the
-/// `.export_symbol` section, from which modpost builds the symbol table (see
-/// `include/linux/export.h`).
+/// `.export_symbol` section, from which modpost builds the symbol table, laid out as
+/// `___EXPORT_SYMBOL()` in `include/linux/export.h` does: the licence, an empty namespace, and
+/// a pointer-sized reference to the symbol.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_symbol_gpl {
     ($sym:ident) => {
+        #[cfg(target_pointer_width = "64")]
+        $crate::__export_symbol_gpl!($sym, ".balign 8\n.quad ");
+        #[cfg(target_pointer_width = "32")]
+        $crate::__export_symbol_gpl!($sym, ".balign 4\n.long ");
+    };
+    ($sym:ident, $reference:literal) => {
         ::core::arch::global_asm!(::core::concat!(
             ".section \".export_symbol\",\"a\"\n",
             "__export_symbol_",
@@ -111,8 +123,7 @@ macro_rules! __export_symbol_gpl {
             ":\n",
             ".asciz \"GPL\"\n",
             ".asciz \"\"\n",
-            ".balign 8\n",
-            ".quad ",
+            $reference,
             ::core::stringify!($sym),
             "\n",
             ".previous\n",

@@ -11,7 +11,13 @@
 use crate::{
     bindings,
     error::{from_result, to_result, VTABLE_DEFAULT_ERROR},
-    net::{dev::Device, rtnl::Rtnl, skbuff::SkBuff, slot::CoreRcu, upper::AddrListsLocked},
+    net::{
+        dev::Device,
+        rtnl::{Rtnl, RtnlGuard},
+        skbuff::{SkBuff, SkBuffRef},
+        slot::CoreRcu,
+        upper::AddrListsLocked,
+    },
     prelude::*,
     str::CStr,
 };
@@ -249,8 +255,11 @@ impl LinkKsettings {
 }
 
 /// A network device driver, implemented by the type of its devices' private data.
+///
+/// The private data lives until the device is unregistered and no reference to it remains; it is
+/// dropped by the networking core then (`priv_destructor`), after the RTNL is released.
 #[vtable]
-pub trait Driver: Sized + Send + Sync {
+pub trait Driver: Sized + Send + Sync + 'static {
     /// The device is brought up (`ndo_open`), under the RTNL.
     fn open(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -266,13 +275,15 @@ pub trait Driver: Sized + Send + Sync {
     fn start_xmit(dev: &NetDev<Self>, rcu: &CoreRcu, skb: SkBuff) -> TxResult;
 
     /// Picks the transmit queue for `skb` (`ndo_select_queue`); must be below the number of
-    /// transmit queues.
-    fn select_queue(_dev: &NetDev<Self>, _skb: &mut SkBuff) -> u16 {
+    /// transmit queues. The core keeps owning the packet. Called with bottom halves disabled,
+    /// but not always in an RCU read-side section (`AF_PACKET` bypassing the qdisc calls it
+    /// without one).
+    fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuffRef) -> u16 {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// Lets the driver restrict the offloads used for `skb` (`ndo_features_check`).
-    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuff, _features: u64) -> u64 {
+    fn features_check(_dev: &NetDev<Self>, _skb: &SkBuffRef, _features: u64) -> u64 {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -307,8 +318,11 @@ pub trait Driver: Sized + Send + Sync {
     }
 
     /// Lets the driver accept a new hardware address (`ndo_set_mac_address`), under the RTNL.
-    /// On success the core sets it (`eth_mac_addr()`, which refuses an invalid address with
-    /// `EADDRNOTAVAIL`). Without it, address changes are refused with `EOPNOTSUPP`.
+    /// `addr` is a valid unicast address, and the device is down (or takes live changes): the
+    /// abstraction checks both first, as `eth_mac_addr()` does, and refuses an invalid address
+    /// with `EADDRNOTAVAIL` and a running device with `EBUSY` without calling the driver. On
+    /// success the address is set. Without this callback, address changes are refused with
+    /// `EOPNOTSUPP`.
     fn set_mac_address(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _addr: &[u8; 6]) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -339,6 +353,14 @@ pub trait Driver: Sized + Send + Sync {
 
     /// Reports statistics (`ndo_get_stats64`). May run in any context.
     fn get_stats64(_dev: &NetDev<Self>, _stats: &mut Stats64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device is being unregistered (`ndo_uninit`), under the RTNL: it is down and off the
+    /// device lists, and its UNREGISTER notifiers ran. The place to let go of references to other
+    /// devices, which would otherwise keep the unregistration waiting. Also called if
+    /// registration fails after the private data was initialised.
+    fn uninit(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -375,10 +397,12 @@ impl<T: Driver> NetDev<T> {
 impl<T: Driver> NetDev<T> {
     /// Sets the smallest and largest MTU the device accepts, e.g. to follow a lower device.
     pub fn set_mtu_range(&self, _rtnl: &Rtnl<'_>, min: u32, max: u32) {
-        // SAFETY: The device is ours and valid; the RTNL serialises writers.
+        // SAFETY: The device is ours and valid; the RTNL serialises writers, and the volatile
+        // writes (`WRITE_ONCE()`) pair with the readers' volatile reads, which may run without
+        // the RTNL (`Device::min_mtu`, `Device::max_mtu`).
         unsafe {
-            (*self.as_raw()).min_mtu = min;
-            (*self.as_raw()).max_mtu = max;
+            core::ptr::write_volatile(&raw mut (*self.as_raw()).min_mtu, min);
+            core::ptr::write_volatile(&raw mut (*self.as_raw()).max_mtu, max);
         }
     }
 
@@ -480,6 +504,11 @@ impl<T: Driver> Ops<T> {
         } else {
             None
         },
+        ndo_uninit: if T::HAS_UNINIT {
+            Some(Self::uninit)
+        } else {
+            None
+        },
         // SAFETY: All-zero is valid for the remaining fields (no callback).
         ..unsafe { core::mem::zeroed() }
     };
@@ -542,10 +571,11 @@ impl<T: Driver> Ops<T> {
         skb: *mut bindings::sk_buff,
         _sb_dev: *mut bindings::net_device,
     ) -> u16 {
-        // SAFETY: The core passes a valid skb and keeps owning it; we may change its fields.
-        let mut skb = unsafe { SkBuff::borrow_raw(skb) };
+        // SAFETY: `netdev_core_pick_tx()` passes an skb that it keeps owning and that only this
+        // thread reaches, valid for the call; the callback only borrows it.
+        let skb = unsafe { SkBuffRef::from_raw(skb) };
         // SAFETY: `dev` is one of our devices.
-        T::select_queue(unsafe { NetDev::from_raw(dev) }, &mut skb)
+        T::select_queue(unsafe { NetDev::from_raw(dev) }, skb)
     }
 
     /// # Safety
@@ -557,10 +587,11 @@ impl<T: Driver> Ops<T> {
         dev: *mut bindings::net_device,
         features: bindings::netdev_features_t,
     ) -> bindings::netdev_features_t {
-        // SAFETY: The core passes a valid skb and keeps owning it.
-        let skb = unsafe { SkBuff::borrow_raw(skb) };
+        // SAFETY: `netif_skb_features()` passes an skb that it keeps owning and that only this
+        // thread reaches, valid for the call; the callback only borrows it.
+        let skb = unsafe { SkBuffRef::from_raw(skb) };
         // SAFETY: `dev` is one of our devices.
-        T::features_check(unsafe { NetDev::from_raw(dev) }, &skb, features)
+        T::features_check(unsafe { NetDev::from_raw(dev) }, skb, features)
     }
 
     /// # Safety
@@ -614,8 +645,12 @@ impl<T: Driver> Ops<T> {
         addr: *mut crate::ffi::c_void,
     ) -> crate::ffi::c_int {
         from_result(|| {
-            // SAFETY: `addr` is a `struct sockaddr` whose data holds at least `ETH_ALEN` bytes
-            // (the core checked the length against `addr_len`).
+            // SAFETY: `dev` is valid and `addr` is the `struct sockaddr_storage` the core passes
+            // (`netif_set_mac_address()`); the function checks the address is valid unicast and
+            // that a running device takes live changes, as `eth_mac_addr()` does first.
+            to_result(unsafe { bindings::eth_prepare_mac_addr_change(dev, addr) })?;
+            // SAFETY: `addr` is a `struct sockaddr_storage` whose data holds at least `ETH_ALEN`
+            // bytes (checked above, for an Ethernet device).
             let mac = unsafe {
                 &*(*addr.cast::<bindings::sockaddr>())
                     .sa_data
@@ -626,8 +661,8 @@ impl<T: Driver> Ops<T> {
             let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
             T::set_mac_address(unsafe { NetDev::from_raw(dev) }, &rtnl, mac)?;
-            // SAFETY: `dev` and `addr` are valid, the RTNL is held.
-            to_result(unsafe { bindings::eth_mac_addr(dev, addr) })?;
+            // SAFETY: `dev` and `addr` are valid, the RTNL is held, and the address was checked.
+            unsafe { bindings::eth_commit_mac_addr_change(dev, addr) };
             Ok(0)
         })
     }
@@ -675,10 +710,41 @@ impl<T: Driver> Ops<T> {
         dev: *mut bindings::net_device,
         stats: *mut bindings::rtnl_link_stats64,
     ) {
-        // SAFETY: `stats` is valid and exclusively ours for the call; `Stats64` is transparent.
-        let stats = unsafe { &mut *stats.cast::<Stats64>() };
+        // `stats` may be misaligned: rtnetlink passes the payload of a netlink attribute, which
+        // is only 4-byte aligned where unaligned access is cheap (`nla_reserve_64bit()`). So the
+        // driver fills in an aligned copy, written back unaligned.
+        // SAFETY: `stats` is valid for reads and writes for the call, and exclusively ours.
+        let mut local = Stats64(unsafe { stats.read_unaligned() });
         // SAFETY: `dev` is one of our devices.
-        T::get_stats64(unsafe { NetDev::from_raw(dev) }, stats);
+        T::get_stats64(unsafe { NetDev::from_raw(dev) }, &mut local);
+        // SAFETY: As above.
+        unsafe { stats.write_unaligned(local.0) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], under the RTNL.
+    unsafe extern "C" fn uninit(dev: *mut bindings::net_device) {
+        // SAFETY: `ndo_uninit` is called with the RTNL held (`unregister_netdevice_many()`, and
+        // the error path of `register_netdevice()`).
+        let rtnl = unsafe { Rtnl::assume_held() };
+        // SAFETY: `dev` is one of our devices; its private data is initialised until
+        // `priv_destructor` runs, after this.
+        T::uninit(unsafe { NetDev::from_raw(dev) }, &rtnl);
+    }
+
+    /// Drops the private data, once the device is unregistered and unreferenced
+    /// (`priv_destructor`, set by [`Registration::unregister`]).
+    ///
+    /// # Safety
+    ///
+    /// Called by `netdev_run_todo()` on a device of [`Registration<T>`], once, after which the
+    /// core frees the device (`needs_free_netdev`).
+    unsafe extern "C" fn priv_destructor(dev: *mut bindings::net_device) {
+        // SAFETY: The private data is an initialised `T` (type invariant of the registration),
+        // and nothing uses it any more: no callback runs on an unregistered device whose last
+        // reference is gone.
+        unsafe { core::ptr::drop_in_place(bindings::netdev_priv(dev).cast::<T>()) };
     }
 }
 
@@ -839,6 +905,7 @@ pub struct Config<'a> {
     net_of: Option<&'a Device>,
     mtu_range: Option<(u32, u32)>,
     virtual_master: bool,
+    ops_lock: bool,
     hw_features: u64,
 }
 
@@ -855,6 +922,7 @@ impl<'a> Config<'a> {
             net_of: None,
             mtu_range: None,
             virtual_master: false,
+            ops_lock: false,
             hw_features: 0,
         }
     }
@@ -905,6 +973,18 @@ impl<'a> Config<'a> {
         self
     }
 
+    /// Asks the core to call the device's operations with its instance lock held
+    /// (`request_ops_lock`), as it does for drivers with queue management or shaping: the
+    /// notifiers listed at [`OpsLocked`] then run with that lock too. For the abstractions' own
+    /// tests: `NetDev`'s operations do not take that lock yet.
+    ///
+    /// [`OpsLocked`]: crate::net::dev::OpsLocked
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn request_ops_lock(mut self) -> Self {
+        self.ops_lock = true;
+        self
+    }
+
     /// Features the user may toggle (`hw_features`); they start enabled.
     pub fn hw_features(mut self, features: u64) -> Self {
         self.hw_features = features;
@@ -947,6 +1027,7 @@ impl<'a> Config<'a> {
                 bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_lltx_raw(anon, 1);
                 bindings::net_device::set_netns_immutable_raw(raw, 1);
             }
+            (*raw).request_ops_lock = self.ops_lock;
             (*raw).hw_features |= self.hw_features;
             (*raw).features |= self.hw_features;
         }
@@ -966,7 +1047,17 @@ impl<T: Driver> Registration<T> {
             )
         };
         let size = i32::try_from(core::mem::size_of::<T>()).map_err(|_| EINVAL)?;
-        // SAFETY: Valid arguments; `ether_setup` is the Ethernet setup function.
+        // `alloc_netdev_mqs()` BUGs on a name that does not fit.
+        if config.name.to_bytes().len() >= bindings::IFNAMSIZ as usize {
+            return Err(EINVAL);
+        }
+        // The core unregisters a device it cannot move out of a dying namespace; the
+        // registration would then unregister it a second time.
+        if config.virtual_master && config.net_of.is_some_and(|d| !d.in_init_net()) {
+            return Err(EINVAL);
+        }
+        // SAFETY: Valid arguments: the name fits in `IFNAMSIZ` (checked above), the queue
+        // counts are checked by the function, and `ether_setup` is the Ethernet setup function.
         let dev = unsafe {
             bindings::alloc_netdev_mqs(
                 size,
@@ -1018,19 +1109,71 @@ impl<T: Driver> Registration<T> {
         // SAFETY: By the type invariant the device is ours, valid and initialised.
         unsafe { NetDev::from_raw(self.dev.as_ptr()) }
     }
+
+    /// Unregisters the device in a section that holds the RTNL (`unregister_netdevice()`), as
+    /// the last step of a teardown done under one lock. [`Driver::uninit`] runs now; once the
+    /// RTNL is released and the last reference is gone, the core drops the private data and
+    /// frees the device. Dropping the registration does the same, taking the RTNL itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::net::{
+    ///     netdev::{Config, Driver, NetDev, Registration, TxResult},
+    ///     rtnl::RtnlGuard,
+    ///     skbuff::SkBuff,
+    ///     slot::CoreRcu,
+    /// };
+    /// use kernel::prelude::*;
+    ///
+    /// #[pin_data]
+    /// struct Quiet {}
+    ///
+    /// #[vtable]
+    /// impl Driver for Quiet {
+    ///     fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
+    ///         skb.consume();
+    ///         TxResult::Ok
+    ///     }
+    /// }
+    ///
+    /// let a = Registration::new(Config::new(c"rdoc%d").random_addr(), try_pin_init!(Quiet {}))?;
+    /// let b = Registration::new(Config::new(c"rdoc%d").random_addr(), try_pin_init!(Quiet {}))?;
+    /// let rtnl = RtnlGuard::lock();
+    /// a.unregister(&rtnl.token());
+    /// b.unregister(&rtnl.token());
+    /// // Both are freed here, when the RTNL is released.
+    /// drop(rtnl);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn unregister(self, _rtnl: &Rtnl<'_>) {
+        let raw = core::mem::ManuallyDrop::new(self).dev.as_ptr();
+        // SAFETY: Registered (type invariant) and the RTNL is held (`unregister_netdevice()`
+        // is `unregister_netdevice_queue()` without a list). The core reads
+        // `priv_destructor` and `needs_free_netdev` only in `netdev_run_todo()`, after this
+        // unregistration; the destructor drops the initialised `T` and the core then frees the
+        // device, which nothing else does: this registration was its owner, and is consumed.
+        unsafe {
+            (*raw).priv_destructor = Some(Ops::<T>::priv_destructor);
+            (*raw).needs_free_netdev = true;
+            bindings::unregister_netdevice_queue(raw, core::ptr::null_mut());
+        }
+    }
 }
 
 impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
-        let raw = self.dev.as_ptr();
-        // SAFETY: Registered (type invariant). After `unregister_netdev` returns, no callback
-        // runs any more and all references are gone, so the private data can be dropped and the
-        // device freed.
-        unsafe {
-            bindings::unregister_netdev(raw);
-            core::ptr::drop_in_place(bindings::netdev_priv(raw).cast::<T>());
-            bindings::free_netdev(raw);
+        let rtnl = RtnlGuard::lock();
+        let dev = self.dev;
+        // INVARIANT: `self` is not used after this: `unregister` takes over its device.
+        Self {
+            dev,
+            _t: PhantomData,
         }
+        .unregister(&rtnl.token());
+        // Releasing the RTNL runs `netdev_run_todo()`, which waits for the last reference, then
+        // drops the private data and frees the device, before this returns.
+        drop(rtnl);
     }
 }
 
@@ -1051,6 +1194,7 @@ mod tests {
     struct TestDev {
         rx_mode: Atomic<u32>,
         sent_on_1: Atomic<u32>,
+        mac_calls: Atomic<u32>,
     }
 
     #[vtable]
@@ -1063,8 +1207,15 @@ mod tests {
             TxResult::Ok
         }
 
-        fn select_queue(_dev: &NetDev<Self>, _skb: &mut SkBuff) -> u16 {
+        fn select_queue(_dev: &NetDev<Self>, _skb: &SkBuffRef) -> u16 {
             1
+        }
+
+        fn set_mac_address(dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, addr: &[u8; 6]) -> Result {
+            // Only ever called with a valid unicast address.
+            assert!(addr[0] & 1 == 0 && addr.iter().any(|b| *b != 0));
+            dev.data().mac_calls.add(1, Relaxed);
+            Ok(())
         }
 
         fn change_mtu(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
@@ -1087,10 +1238,11 @@ mod tests {
         }
     }
 
-    /// Counts REGISTER and UNREGISTER events of devices named "rtest*".
+    /// Counts REGISTER, UNREGISTER and (ops-locked) CHANGE events of devices named "rtest*".
     struct Watch {
         register: Atomic<u32>,
         unregister: Atomic<u32>,
+        change_locked: Atomic<u32>,
     }
 
     struct Watcher(Arc<Watch>);
@@ -1101,12 +1253,15 @@ mod tests {
             rtnl: &Rtnl<'_>,
             event: Event,
             dev: &Device,
-            _locked: Option<&OpsLocked<'_>>,
+            locked: Option<&OpsLocked<'_>>,
         ) -> Result {
             if dev.name(rtnl).to_bytes().starts_with(b"rtest") {
                 match event {
                     Event::Register => self.0.register.add(1, Relaxed),
                     Event::Unregister => self.0.unregister.add(1, Relaxed),
+                    // The token is handed for CHANGE, and on a device that needs the instance
+                    // lock the trampoline's lockdep check proves it is held.
+                    Event::Change if locked.is_some() => self.0.change_locked.add(1, Relaxed),
                     _ => {}
                 }
             }
@@ -1114,10 +1269,145 @@ mod tests {
         }
     }
 
+    fn watch() -> Result<Arc<Watch>> {
+        Ok(Arc::new(
+            Watch {
+                register: Atomic::new(0),
+                unregister: Atomic::new(0),
+                change_locked: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    #[test]
+    fn mac_address_checked_before_the_driver() -> Result {
+        let reg = Registration::new(Config::new(c"rtestmac").random_addr(), test_dev())?;
+        let dev = reg.dev();
+        let rtnl = RtnlGuard::lock();
+        let r = rtnl.token();
+        let mut before = [0u8; 6];
+        before.copy_from_slice(dev.addr(&r));
+        // Multicast and all-zero addresses: refused before the driver sees them.
+        for bad in [[0x01, 0, 0x5e, 0, 0, 1], [0; 6]] {
+            assert_eq!(dev.set_mac_address(&r, &bad), Err(EADDRNOTAVAIL));
+        }
+        assert_eq!(dev.data().mac_calls.load(Relaxed), 0);
+        assert_eq!(dev.addr(&r), &before[..]);
+        // A valid one while down: the driver accepts it, and it is set.
+        let good = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+        dev.set_mac_address(&r, &good)?;
+        assert_eq!(dev.data().mac_calls.load(Relaxed), 1);
+        assert_eq!(dev.addr(&r), &good[..]);
+        // While running, without live address changes: busy, and the driver is not called.
+        dev.open(&r)?;
+        let other = [0x02, 0x11, 0x22, 0x33, 0x44, 0x66];
+        assert_eq!(dev.set_mac_address(&r, &other), Err(EBUSY));
+        assert_eq!(dev.data().mac_calls.load(Relaxed), 1);
+        assert_eq!(dev.addr(&r), &good[..]);
+        dev.close(&r);
+        drop(rtnl);
+        Ok(())
+    }
+
+    #[test]
+    fn state_change_is_ops_locked() -> Result {
+        let watch = watch()?;
+        let nb = KBox::pin_init(
+            notifier::Registration::new(Watcher(watch.clone())),
+            GFP_KERNEL,
+        )?;
+        // A device whose operations and notifiers run under its instance lock (without
+        // `set_rx_mode`, which such a driver must not have).
+        let dropped = Arc::new(Atomic::new(0u32), GFP_KERNEL)?;
+        let reg = Registration::new(
+            Config::new(c"rtestlock").random_addr().request_ops_lock(),
+            try_pin_init!(Linked {
+                peer: crate::net::slot::DeviceSlot::new(),
+                dropped,
+            }),
+        )?;
+        {
+            let rtnl = RtnlGuard::lock();
+            let r = rtnl.token();
+            reg.dev().open(&r)?;
+            reg.dev().state_change(&r);
+            // The locked-ops variants work in that state too.
+            reg.dev().lock_ops(&r).set_mtu(1400)?;
+            reg.dev().close(&r);
+        }
+        assert!(watch.change_locked.load(Relaxed) >= 1);
+        drop(reg);
+        drop(nb);
+        Ok(())
+    }
+
+    /// Private data that counts its drops, and two devices that hold a reference to each other
+    /// until `uninit`.
+    #[pin_data(PinnedDrop)]
+    struct Linked {
+        peer: crate::net::slot::DeviceSlot,
+        dropped: Arc<Atomic<u32>>,
+    }
+
+    #[pinned_drop]
+    impl PinnedDrop for Linked {
+        fn drop(self: Pin<&mut Self>) {
+            self.dropped.add(1, Relaxed);
+        }
+    }
+
+    #[vtable]
+    impl Driver for Linked {
+        fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
+            skb.consume();
+            TxResult::Ok
+        }
+
+        fn uninit(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) {
+            dev.data().peer.replace(rtnl, None);
+        }
+    }
+
+    #[test]
+    fn unregister_under_rtnl_frees_after_unlock() -> Result {
+        let dropped = Arc::new(Atomic::new(0u32), GFP_KERNEL)?;
+        let linked = |dropped| {
+            try_pin_init!(Linked {
+                peer: crate::net::slot::DeviceSlot::new(),
+                dropped,
+            })
+        };
+        let a = Registration::new(
+            Config::new(c"rtestua").random_addr(),
+            linked(dropped.clone()),
+        )?;
+        let b = Registration::new(
+            Config::new(c"rtestub").random_addr(),
+            linked(dropped.clone()),
+        )?;
+        let rtnl = RtnlGuard::lock();
+        let r = rtnl.token();
+        let a_ref = crate::net::dev::DeviceRef::new(a.dev(), GFP_KERNEL);
+        let b_ref = crate::net::dev::DeviceRef::new(b.dev(), GFP_KERNEL);
+        a.dev().data().peer.replace(&r, Some(b_ref));
+        b.dev().data().peer.replace(&r, Some(a_ref));
+        // One section: `uninit` breaks the cycle, and nothing is freed while it lasts.
+        a.unregister(&r);
+        b.unregister(&r);
+        assert!(Device::get_by_name_init_net(c"rtestua").is_none());
+        assert_eq!(dropped.load(Relaxed), 0);
+        drop(rtnl);
+        // Released: both devices were freed, and their private data dropped.
+        assert_eq!(dropped.load(Relaxed), 2);
+        Ok(())
+    }
+
     fn test_dev() -> impl PinInit<TestDev, Error> {
         try_pin_init!(TestDev {
             rx_mode: Atomic::new(0),
             sent_on_1: Atomic::new(0),
+            mac_calls: Atomic::new(0),
         })
     }
 
@@ -1127,6 +1417,19 @@ mod tests {
         // A name in use, and names the core refuses: an errno, and nothing is registered.
         let dup = Registration::new(Config::new(c"rtestdup").random_addr(), test_dev());
         assert_eq!(dup.err(), Some(EEXIST));
+        // A name of IFNAMSIZ bytes or more would hit a BUG_ON in alloc_netdev_mqs().
+        let r = Registration::new(Config::new(c"rtest0123456789a").random_addr(), test_dev());
+        assert_eq!(r.err(), Some(EINVAL));
+        let long = c"rtest0123456789abcdefghijklmnopqrstuvwxyz";
+        assert_eq!(
+            Registration::new(Config::new(long).random_addr(), test_dev()).err(),
+            Some(EINVAL)
+        );
+        // Fifteen bytes fit.
+        drop(Registration::new(
+            Config::new(c"rtest0123456789").random_addr(),
+            test_dev(),
+        )?);
         for bad in [c"", c"bad/name", c"bad name", c"."] {
             let r = Registration::new(Config::new(bad).random_addr(), test_dev());
             assert_eq!(r.err(), Some(EINVAL));
@@ -1145,24 +1448,12 @@ mod tests {
 
     #[test]
     fn register_stats_unregister() -> Result {
-        let watch = Arc::new(
-            Watch {
-                register: Atomic::new(0),
-                unregister: Atomic::new(0),
-            },
-            GFP_KERNEL,
-        )?;
+        let watch = watch()?;
         let nb = KBox::pin_init(
             notifier::Registration::new(Watcher(watch.clone())),
             GFP_KERNEL,
         )?;
-        let reg = Registration::new(
-            Config::new(c"rtest%d").queues(2).random_addr(),
-            try_pin_init!(TestDev {
-                rx_mode: Atomic::new(0),
-                sent_on_1: Atomic::new(0),
-            }),
-        )?;
+        let reg = Registration::new(Config::new(c"rtest%d").queues(2).random_addr(), test_dev())?;
         let ifindex = reg.dev().ifindex();
         assert!(ifindex > 0);
         assert_eq!(watch.register.load(Relaxed), 1);

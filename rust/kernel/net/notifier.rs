@@ -185,8 +185,15 @@ impl<T: Notify> Registration<T> {
             | Event::GoingDown
             | Event::Change
             | Event::ChangeName => {
-                // SAFETY: The core raises these events with the RTNL and, for devices that
-                // use one, the instance lock held (Documentation/networking/netdevices.rst).
+                // The claim below, checked by lockdep: one of these events raised without the
+                // lock (by a caller that breaks the documented rule) warns here.
+                // SAFETY: The device is valid for the call.
+                unsafe { bindings::netdev_assert_locked_ops_compat_or_invisible(dev.as_raw()) };
+                // SAFETY: Documentation/networking/netdevices.rst ("Notifiers and netdev
+                // instance lock"): for devices with locked ops, these notifiers run under the
+                // instance lock, and all of them under the RTNL. The abstractions raise none of
+                // them without it: `Device::state_change()` takes the lock, and
+                // `Device::call_notifiers()` raises no CHANGE.
                 Some(unsafe { OpsLocked::assume_locked(dev) })
             }
             _ => None,

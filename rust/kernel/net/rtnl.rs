@@ -19,6 +19,36 @@ use core::{
 /// Functions that must run under the RTNL take `&Rtnl<'_>`. A token is obtained from an
 /// [`RtnlGuard`], or is passed to callbacks that the networking core calls with the RTNL held.
 ///
+/// Safe code cannot make one without the lock:
+///
+/// ```ignore,compile_fail,E0133
+/// use kernel::net::rtnl::Rtnl;
+///
+/// let _forged: Rtnl<'static> = Rtnl::assume_held();
+/// ```
+///
+/// nor keep one after the lock is released:
+///
+/// ```ignore,compile_fail,E0505
+/// use kernel::net::rtnl::RtnlGuard;
+///
+/// let guard = RtnlGuard::lock();
+/// let token = guard.token();
+/// drop(guard);
+/// let _still = &token;
+/// ```
+///
+/// nor hand one to another thread, which does not hold the lock:
+///
+/// ```ignore,compile_fail,E0277
+/// use kernel::net::rtnl::RtnlGuard;
+///
+/// fn to_another_thread<T: Send>(_: T) {}
+///
+/// let guard = RtnlGuard::lock();
+/// to_another_thread(guard.token());
+/// ```
+///
 /// # Invariants
 ///
 /// The RTNL is held by the current thread for the whole lifetime `'a`.

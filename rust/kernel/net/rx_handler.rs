@@ -109,15 +109,14 @@ impl<T: RxHandler> Registration<T> {
     ) -> bindings::rx_handler_result_t {
         // SAFETY: The receive path passes a valid skb that the handler may own.
         let skb = unsafe { SkBuff::from_raw(NonNull::new_unchecked(*pskb)) };
-        let Some(dev) = skb.dev() else {
-            // Cannot happen: the receive path calls us for `skb->dev`. Let it pass.
-            // SAFETY: `pskb` is valid; the receive path takes the skb back.
-            unsafe { *pskb = skb.into_raw().as_ptr() };
-            return bindings::rx_handler_result_RX_HANDLER_PASS;
+        // SAFETY: `__netif_receive_skb_core()` calls the handler of `skb->dev`, a valid device,
+        // under `rcu_read_lock()`; `rcu_dereference()` of its `rx_handler_data` there gives our
+        // `T`, which stays allocated until a grace period after unregistration (type invariant).
+        let data = unsafe {
+            &*bindings::netdev_rx_handler_data(skb.dev_raw())
+                .cast::<T>()
+                .cast_const()
         };
-        // SAFETY: `dev` is the registered device, whose `rx_handler_data` is our `T`, alive
-        // until unregistration completes (type invariant).
-        let data = unsafe { &*(*dev.as_raw()).rx_handler_data.cast::<T>() };
         // SAFETY: `__netif_receive_skb_core()` calls rx handlers under `rcu_read_lock()`.
         let rcu = unsafe { CoreRcu::assume() };
         let (skb, res) = match data.handle(&rcu, skb) {

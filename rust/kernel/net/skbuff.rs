@@ -4,16 +4,76 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::{bindings, net::dev::Device, prelude::*};
+use crate::{bindings, net::dev::Device, prelude::*, types::Opaque};
 use core::{
     mem::ManuallyDrop,
+    ops::Deref,
     ptr::{self, NonNull},
 };
+
+/// A socket buffer (`struct sk_buff`) that someone else owns, lent to the code that holds a
+/// `&SkBuffRef`: a callback that may look at the packet and set some of its fields, but not free
+/// it or hand it on. An owned [`SkBuff`] derefs to it.
+///
+/// Only shared references to it exist (as with a block request, [`Request`]): the fields it
+/// changes are behind the C struct's interior mutability, and it is neither `Send` nor `Sync`,
+/// so no other thread reaches the packet through it meanwhile.
+///
+/// [`Request`]: crate::block::mq::Request
+///
+/// The packet cannot be taken out of a borrowed one, so a callback cannot free the core's skb:
+///
+/// ```ignore,compile_fail,E0507
+/// use kernel::net::skbuff::SkBuffRef;
+///
+/// fn steal(skb: &SkBuffRef) -> SkBuffRef {
+///     // Only references to an `SkBuffRef` exist, and the packet cannot be moved out of one
+///     // (nor replaced through one: there is no `&mut SkBuffRef`).
+///     *skb
+/// }
+/// ```
+///
+/// # Invariants
+///
+/// The `sk_buff` is valid for as long as the reference is used; nobody frees it, and no other
+/// thread changes it, meanwhile.
+#[repr(transparent)]
+pub struct SkBuffRef(Opaque<bindings::sk_buff>);
+
+/// Why a packet was dropped (`enum skb_drop_reason`), as `kfree_skb` tracepoints and drop
+/// monitors report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// No more specific reason (`SKB_DROP_REASON_NOT_SPECIFIED`).
+    NotSpecified,
+    /// The device that was to send or receive the packet is not ready: down, without
+    /// carrier, or with nothing to send through (`SKB_DROP_REASON_DEV_READY`).
+    DevReady,
+}
+
+impl DropReason {
+    fn as_raw(self) -> bindings::skb_drop_reason {
+        match self {
+            DropReason::NotSpecified => bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            DropReason::DevReady => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
+        }
+    }
+}
 
 /// An owned socket buffer (`struct sk_buff`).
 ///
 /// Whoever holds an `SkBuff` owns the packet: it is freed when dropped (`kfree_skb()`), and the
-/// consuming methods hand it on, so it can be neither used after it is sent on nor leaked.
+/// consuming methods hand it on, so it can be neither used after it is sent on nor leaked:
+///
+/// ```ignore,compile_fail,E0382
+/// use kernel::net::{dev::Device, skbuff::SkBuff};
+///
+/// fn send_twice(skb: SkBuff, dev: &Device) {
+///     let _ = skb.transmit(dev);
+///     // The packet belongs to `dev` now.
+///     let _ = skb.len();
+/// }
+/// ```
 ///
 /// # Invariants
 ///
@@ -34,90 +94,54 @@ pub enum RxResult {
     Dropped,
 }
 
-impl SkBuff {
-    /// Takes ownership of a raw `sk_buff`.
+/// `&raw mut skb->dev` (inside anonymous unions, hence the bindgen path).
+///
+/// # Safety
+///
+/// `skb` must point to a valid `sk_buff`.
+#[inline]
+unsafe fn dev_field(skb: *mut bindings::sk_buff) -> *mut *mut bindings::net_device {
+    // SAFETY: `skb` is valid per the caller; only the field's address is taken.
+    unsafe {
+        &raw mut (*skb)
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .dev
+    }
+}
+
+impl SkBuffRef {
+    /// Borrows a raw `sk_buff`.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid `sk_buff` whose ownership passes to the returned value.
+    /// `ptr` must point to a valid `sk_buff` that stays valid, and that nobody frees or
+    /// changes from another thread, for `'a`.
     #[inline]
-    pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
-        // INVARIANT: The caller hands over ownership of a valid skb.
-        Self { ptr }
-    }
-
-    /// Allocates a packet and copies `data` into it (`alloc_skb()` + `skb_put_data()`).
-    pub fn from_data(data: &[u8], flags: crate::alloc::Flags) -> Result<Self> {
-        let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
-        // SAFETY: Plain allocation; returns null on failure.
-        let ptr = unsafe { bindings::alloc_skb(len, flags.as_raw()) };
-        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
-        // SAFETY: A fresh skb with room for `len` bytes; `data` is valid for `len` bytes.
-        unsafe { bindings::skb_put_data(ptr.as_ptr(), data.as_ptr().cast(), len) };
-        // INVARIANT: We own the fresh skb.
-        Ok(Self { ptr })
-    }
-
-    /// Lends a raw `sk_buff` that the caller keeps owning, e.g. to a callback that may only
-    /// look at it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must point to a valid `sk_buff` for as long as the returned value is used.
-    #[inline]
-    pub(crate) unsafe fn borrow_raw(ptr: *mut bindings::sk_buff) -> ManuallyDrop<Self> {
-        // SAFETY: Valid per the caller; `ManuallyDrop` leaves ownership with the caller.
-        ManuallyDrop::new(unsafe { Self::from_raw(NonNull::new_unchecked(ptr)) })
-    }
-
-    /// `&raw mut skb->dev` (inside anonymous unions, hence the bindgen path).
-    #[inline]
-    fn dev_field(&self) -> *mut *mut bindings::net_device {
-        // SAFETY: The skb is valid (type invariant); only the field's address is taken.
-        unsafe {
-            &raw mut (*self.as_raw())
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .dev
-        }
-    }
-
-    /// Sets `skb->dev`, for a receive handler that hands the frame to another device, or for
-    /// a packet about to be handed to `dev` (`forward`, `transmit`).
-    pub(crate) fn set_dev(&mut self, dev: &Device) {
-        // SAFETY: The skb is ours. In the receive path the core keeps `dev` alive under RCU while
-        // it processes the frame; `forward` and `transmit` hand the skb to `dev` at once.
-        unsafe { *self.dev_field() = dev.as_raw() };
-    }
-
-    /// The device the packet is on (`skb->dev`), if any.
-    pub fn dev(&self) -> Option<&Device> {
-        // SAFETY: The skb is valid.
-        let d = unsafe { *self.dev_field() };
-        if d.is_null() {
-            None
-        } else {
-            // SAFETY: A device set on an skb stays valid while the skb is processed on it.
-            Some(unsafe { Device::from_raw(d) })
-        }
-    }
-
-    /// Gives up ownership; the caller becomes responsible for the skb.
-    #[inline]
-    pub fn into_raw(self) -> NonNull<bindings::sk_buff> {
-        ManuallyDrop::new(self).ptr
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::sk_buff) -> &'a Self {
+        // SAFETY: `SkBuffRef` is `repr(transparent)` over the C struct; valid for `'a` per the
+        // caller.
+        unsafe { &*ptr.cast() }
     }
 
     #[inline]
     fn as_raw(&self) -> *mut bindings::sk_buff {
-        self.ptr.as_ptr()
+        self.0.get()
+    }
+
+    /// Whether the packet is on `dev` (`skb->dev == dev`). No reference to the device is
+    /// handed out: `skb->dev` holds none.
+    #[inline]
+    pub fn is_on(&self, dev: &Device) -> bool {
+        // SAFETY: The skb is valid (type invariant); only the pointer is compared.
+        ptr::eq(unsafe { *dev_field(self.as_raw()) }, dev.as_raw())
     }
 
     /// The length of the data, in bytes (`skb->len`).
     #[inline]
     pub fn len(&self) -> u32 {
-        // SAFETY: The skb is valid and owned by us (type invariant).
+        // SAFETY: The skb is valid (type invariant).
         unsafe { (*self.as_raw()).len }
     }
 
@@ -136,8 +160,8 @@ impl SkBuff {
 
     /// Maps the packet to transmit queue `queue` (`skb_set_queue_mapping()`).
     #[inline]
-    pub fn set_queue_mapping(&mut self, queue: u16) {
-        // SAFETY: The skb is ours.
+    pub fn set_queue_mapping(&self, queue: u16) {
+        // SAFETY: The skb is valid, and only this thread reaches it (type invariant).
         unsafe { bindings::skb_set_queue_mapping(self.as_raw(), queue) };
     }
 
@@ -157,16 +181,18 @@ impl SkBuff {
     /// (`qdisc_skb_cb(skb)->slave_dev_queue_mapping`), for a master that picks a queue of its
     /// own and hands the packet to a lower device, which should see the original.
     #[inline]
-    pub fn save_lower_queue_mapping(&mut self) {
+    pub fn save_lower_queue_mapping(&self) {
         let q = self.queue_mapping();
-        // SAFETY: The skb is ours; its control block belongs to the transmit path we are in.
+        // SAFETY: The skb is valid and only this thread reaches it (type invariant); its control
+        // block belongs to the transmit path it is on.
         unsafe { (*bindings::qdisc_skb_cb(self.as_raw())).slave_dev_queue_mapping = q };
     }
 
-    /// Restores the queue mapping kept by [`SkBuff::save_lower_queue_mapping`].
+    /// Restores the queue mapping kept by [`SkBuffRef::save_lower_queue_mapping`].
     #[inline]
-    pub fn restore_lower_queue_mapping(&mut self) {
-        // SAFETY: The skb is ours; its control block belongs to the transmit path we are in.
+    pub fn restore_lower_queue_mapping(&self) {
+        // SAFETY: The skb is valid and only this thread reaches it (type invariant); its control
+        // block belongs to the transmit path it is on.
         let q = unsafe { (*bindings::qdisc_skb_cb(self.as_raw())).slave_dev_queue_mapping };
         self.set_queue_mapping(q);
     }
@@ -193,6 +219,68 @@ impl SkBuff {
         // SAFETY: The skb is valid.
         u16::from_be(unsafe { bindings::skb_protocol(self.as_raw(), false) })
     }
+}
+
+impl Deref for SkBuff {
+    type Target = SkBuffRef;
+
+    #[inline]
+    fn deref(&self) -> &SkBuffRef {
+        // SAFETY: We own the skb (type invariant); the borrow of `self` keeps it from being
+        // freed or handed on, and `SkBuff` is not `Sync`.
+        unsafe { SkBuffRef::from_raw(self.as_raw()) }
+    }
+}
+
+impl SkBuff {
+    /// Takes ownership of a raw `sk_buff`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `sk_buff` whose ownership passes to the returned value.
+    #[inline]
+    pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
+        // INVARIANT: The caller hands over ownership of a valid skb.
+        Self { ptr }
+    }
+
+    /// Allocates a packet and copies `data` into it (`alloc_skb()` + `skb_put_data()`).
+    pub fn from_data(data: &[u8], flags: crate::alloc::Flags) -> Result<Self> {
+        let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
+        // SAFETY: Plain allocation; returns null on failure.
+        let ptr = unsafe { bindings::alloc_skb(len, flags.as_raw()) };
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: A fresh skb with room for `len` bytes; `data` is valid for `len` bytes.
+        unsafe { bindings::skb_put_data(ptr.as_ptr(), data.as_ptr().cast(), len) };
+        // INVARIANT: We own the fresh skb.
+        Ok(Self { ptr })
+    }
+
+    /// Sets `skb->dev`, for a receive handler that hands the frame to another device, or for
+    /// a packet about to be handed to `dev` (`forward`, `transmit`).
+    pub(crate) fn set_dev(&mut self, dev: &Device) {
+        // SAFETY: The skb is ours. In the receive path the core keeps `dev` alive under RCU while
+        // it processes the frame; `forward` and `transmit` hand the skb to `dev` at once.
+        unsafe { *dev_field(self.as_raw()) = dev.as_raw() };
+    }
+
+    /// The raw `skb->dev`, for the receive handler trampoline.
+    #[inline]
+    pub(crate) fn dev_raw(&self) -> *mut bindings::net_device {
+        // SAFETY: The skb is valid and ours.
+        unsafe { *dev_field(self.as_raw()) }
+    }
+
+    /// Gives up ownership; the caller becomes responsible for the skb.
+    #[inline]
+    pub fn into_raw(self) -> NonNull<bindings::sk_buff> {
+        ManuallyDrop::new(self).ptr
+    }
+
+    #[inline]
+    fn as_raw(&self) -> *mut bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
 
     /// Frees the packet as successfully handled (`dev_consume_skb_any()`), not as a drop.
     /// Usable in any context.
@@ -207,10 +295,12 @@ impl SkBuff {
         };
     }
 
-    /// Frees the packet as dropped (`dev_kfree_skb_any()`); same as dropping it.
+    /// Frees the packet as dropped, for `reason` (`dev_kfree_skb_any_reason()`). Usable in any
+    /// context. Dropping an `SkBuff` frees it as [`DropReason::NotSpecified`].
     #[inline]
-    pub fn free(self) {
-        drop(self);
+    pub fn drop_reason(self, reason: DropReason) {
+        // SAFETY: We own the skb; `into_raw` keeps `Drop` from freeing it again.
+        unsafe { bindings::dev_kfree_skb_any_reason(self.into_raw().as_ptr(), reason.as_raw()) };
     }
 
     /// Hands the packet to `dev`'s receive path as if it had arrived there (`dev_forward_skb()`),
@@ -218,7 +308,7 @@ impl SkBuff {
     pub fn forward(mut self, dev: &Device) -> RxResult {
         // `dev_forward_skb` compares the namespaces of the skb's current device and `dev`: a
         // packet that is on no device yet (a fresh one) starts out on `dev`.
-        if self.dev().is_none() {
+        if self.dev_raw().is_null() {
             self.set_dev(dev);
         }
         // SAFETY: `dev` is valid; `dev_forward_skb` takes ownership of the skb whatever it
@@ -252,12 +342,13 @@ impl Device {
     /// Picks the transmit queue of this device for `skb`, as the stack would: the driver's
     /// `ndo_select_queue`, or the core's choice (`netdev_pick_tx()`). For a master that
     /// transmits through this device.
-    pub fn pick_tx_queue(&self, skb: &mut SkBuff) -> u16 {
+    pub fn pick_tx_queue(&self, skb: &SkBuffRef) -> u16 {
         let dev = self.as_raw();
         // SAFETY: The device is valid; its ops do not change while it is registered.
         let select = unsafe { (*(*dev).netdev_ops).ndo_select_queue };
         match select {
-            // SAFETY: The device's own callback, with a valid device and an skb we own.
+            // SAFETY: The device's own callback, with a valid device and a valid skb that this
+            // thread alone reaches (`SkBuffRef` invariant), as `netdev_core_pick_tx()` calls it.
             Some(f) => unsafe { f(dev, skb.as_raw(), ptr::null_mut()) },
             // SAFETY: As above.
             None => unsafe { bindings::netdev_pick_tx(dev, skb.as_raw(), ptr::null_mut()) },
@@ -270,10 +361,7 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: We own the skb (type invariant). Usable in any context, like the data path.
         unsafe {
-            bindings::dev_kfree_skb_any_reason(
-                self.as_raw(),
-                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
-            )
+            bindings::dev_kfree_skb_any_reason(self.as_raw(), DropReason::NotSpecified.as_raw())
         };
     }
 }

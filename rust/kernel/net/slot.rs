@@ -52,6 +52,15 @@ impl ReadSide for rcu::Guard {}
 /// (`ndo_select_queue` is not among them: `AF_PACKET` calls it from process context without
 /// RCU when it bypasses the qdisc.)
 ///
+/// Only the abstractions name one, in the callbacks listed above:
+///
+/// ```ignore,compile_fail,E0624
+/// use kernel::net::slot::CoreRcu;
+///
+/// // Not in any read-side section here.
+/// let _rcu = unsafe { CoreRcu::assume() };
+/// ```
+///
 /// # Invariants
 ///
 /// The current CPU is in an RCU read-side critical section for as long as the value lives.
@@ -127,7 +136,20 @@ impl DeviceSlot {
         NonNull::new(p).map(|p| unsafe { Device::from_raw(p.as_ptr()) })
     }
 
-    /// The device in the slot, for the duration of an RCU read-side section.
+    /// The device in the slot, for the duration of an RCU read-side section; the device cannot
+    /// be used after the section ends:
+    ///
+    /// ```ignore,compile_fail,E0505
+    /// use kernel::net::slot::DeviceSlot;
+    /// use kernel::sync::rcu;
+    ///
+    /// fn ifindex_later(slot: &DeviceSlot) -> Option<i32> {
+    ///     let rcu = rcu::read_lock();
+    ///     let dev = slot.get(&rcu);
+    ///     drop(rcu);
+    ///     dev.map(|d| d.ifindex())
+    /// }
+    /// ```
     #[inline]
     pub fn get<'a>(&self, _rcu: &'a impl ReadSide) -> Option<&'a Device> {
         // SAFETY: The slot's reference is released only after a grace period, which cannot end

@@ -7,7 +7,7 @@
 use crate::{
     bindings,
     error::to_result,
-    net::{dev::Device, notifier::Event, rtnl::Rtnl},
+    net::{dev::Device, rtnl::Rtnl},
     prelude::*,
 };
 use core::ptr;
@@ -32,6 +32,35 @@ impl LagTxType {
             LagTxType::Hash => bindings::netdev_lag_tx_type_NETDEV_LAG_TX_TYPE_HASH,
         }
     }
+}
+
+/// An event a driver may raise itself with [`Device::call_notifiers`].
+///
+/// Only events whose notifier info is the plain `struct netdev_notifier_info` are here: C
+/// listeners take the larger info of other events (`netdev_notifier_change_info` for
+/// `NETDEV_CHANGE`, `netdev_notifier_changelowerstate_info` for `NETDEV_CHANGELOWERSTATE`)
+/// with `container_of()`, and would read past a plain one. Those events have their own
+/// functions, which build the right info: [`Device::state_change`] and
+/// [`Device::lower_state_changed`].
+///
+/// [`Device::state_change`]: crate::net::dev::Device::state_change
+///
+/// ```ignore,compile_fail,E0308
+/// use kernel::net::{dev::Device, notifier::Event, rtnl::Rtnl};
+///
+/// fn raise(dev: &Device, rtnl: &Rtnl<'_>) {
+///     // A CHANGE with a plain info would be read as a `netdev_notifier_change_info`.
+///     let _ = dev.call_notifiers(rtnl, Event::Change);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainEvent {
+    /// The device joined an upper device (`NETDEV_JOIN`).
+    Join,
+    /// Peers should be told about the device's addresses (`NETDEV_NOTIFY_PEERS`).
+    NotifyPeers,
+    /// The device's features changed (`NETDEV_FEAT_CHANGE`).
+    FeatChange,
 }
 
 /// A device whose unicast and multicast address lists are locked (`netif_addr_lock_bh()`),
@@ -67,9 +96,13 @@ impl<'a> AddrListsLocked<'a> {
     /// Adds this device's unicast and multicast addresses to `lower`'s, and removes those it
     /// no longer has (`dev_uc_sync_multiple()` and `dev_mc_sync_multiple()`). Usable for
     /// several lower devices; undone by [`Device::addr_lists_unsync`].
+    /// Fails with `EINVAL` for the device itself, whose lock is held.
     pub fn sync_to(&self, lower: &Device) -> Result {
-        // SAFETY: Both devices are valid and our address list lock is held (type invariant);
-        // the functions take `lower`'s.
+        if ptr::eq(lower, self.dev) {
+            return Err(EINVAL);
+        }
+        // SAFETY: Both devices are valid and distinct, and our address list lock is held (type
+        // invariant); the functions take `lower`'s, nested.
         to_result(unsafe { bindings::dev_uc_sync_multiple(lower.as_raw(), self.dev.as_raw()) })?;
         // SAFETY: As above.
         to_result(unsafe { bindings::dev_mc_sync_multiple(lower.as_raw(), self.dev.as_raw()) })
@@ -90,11 +123,15 @@ impl Device {
     }
 
     /// Removes from `self` the unicast and multicast addresses synced from `upper` by
-    /// [`AddrListsLocked::sync_to`] (`dev_uc_unsync()` and `dev_mc_unsync()`).
+    /// [`AddrListsLocked::sync_to`] (`dev_uc_unsync()` and `dev_mc_unsync()`). Takes both
+    /// devices' address list locks: called where one is held (inside [`Device::with_addr_lists`]
+    /// or [`Driver::set_rx_mode`]), it deadlocks.
+    ///
+    /// [`Driver::set_rx_mode`]: crate::net::netdev::Driver::set_rx_mode
     pub fn addr_lists_unsync(&self, _rtnl: &Rtnl<'_>, upper: &Device) {
-        // SAFETY: Both devices are valid; the functions take both address list locks, which
-        // the caller cannot hold (holding one is only possible inside `with_addr_lists` or
-        // `set_rx_mode`, where no `Rtnl` token is at hand).
+        // SAFETY: Both devices are valid and the RTNL is held; the functions take the address
+        // list locks themselves (a caller holding one deadlocks, which is not undefined
+        // behaviour), and do nothing for addresses that were not synced.
         unsafe {
             bindings::dev_uc_unsync(self.as_raw(), upper.as_raw());
             bindings::dev_mc_unsync(self.as_raw(), upper.as_raw());
@@ -102,23 +139,17 @@ impl Device {
     }
 
     /// Raises `event` for this device on the netdevice notifier chain
-    /// (`call_netdevice_notifiers()`), e.g. [`Event::Join`] once a master has enslaved it.
-    ///
-    /// Only events that report something that happened are accepted: [`Event::Join`],
-    /// [`Event::NotifyPeers`], [`Event::Change`], [`Event::FeatChange`] and
-    /// [`Event::ChangeLowerState`]; others are the core's to raise (`EINVAL`).
-    pub fn call_notifiers(&self, _rtnl: &Rtnl<'_>, event: Event) -> Result {
+    /// (`call_netdevice_notifiers()`), e.g. [`PlainEvent::Join`] once a master has enslaved it.
+    pub fn call_notifiers(&self, _rtnl: &Rtnl<'_>, event: PlainEvent) {
         let cmd = match event {
-            Event::Join => bindings::netdev_cmd_NETDEV_JOIN,
-            Event::NotifyPeers => bindings::netdev_cmd_NETDEV_NOTIFY_PEERS,
-            Event::Change => bindings::netdev_cmd_NETDEV_CHANGE,
-            Event::FeatChange => bindings::netdev_cmd_NETDEV_FEAT_CHANGE,
-            Event::ChangeLowerState => bindings::netdev_cmd_NETDEV_CHANGELOWERSTATE,
-            _ => return Err(EINVAL),
+            PlainEvent::Join => bindings::netdev_cmd_NETDEV_JOIN,
+            PlainEvent::NotifyPeers => bindings::netdev_cmd_NETDEV_NOTIFY_PEERS,
+            PlainEvent::FeatChange => bindings::netdev_cmd_NETDEV_FEAT_CHANGE,
         };
-        // SAFETY: The device is valid and the RTNL is held.
+        // SAFETY: The device is valid and the RTNL is held (`call_netdevice_notifiers()`
+        // needs it); these events' listeners expect the plain `netdev_notifier_info` that the
+        // function builds.
         unsafe { bindings::call_netdevice_notifiers(cmd as crate::ffi::c_ulong, self.as_raw()) };
-        Ok(())
     }
 
     /// Links `self` under `master` as its master upper device, with LAG information
@@ -141,9 +172,14 @@ impl Device {
         })
     }
 
-    /// Unlinks `self` from its upper device `upper` (`netdev_upper_dev_unlink()`).
+    /// Unlinks `self` from its upper device `upper` (`netdev_upper_dev_unlink()`); does nothing
+    /// if `upper` is not linked above `self` (the core would warn).
     pub fn upper_unlink(&self, _rtnl: &Rtnl<'_>, upper: &Device) {
         // SAFETY: Both devices are valid and the RTNL is held.
+        if !unsafe { bindings::netdev_has_upper_dev(self.as_raw(), upper.as_raw()) } {
+            return;
+        }
+        // SAFETY: Both devices are valid, the RTNL is held, and `upper` is linked above `self`.
         unsafe { bindings::netdev_upper_dev_unlink(self.as_raw(), upper.as_raw()) };
     }
 
@@ -235,6 +271,7 @@ mod tests {
 
     struct Seen {
         change_upper: Atomic<u32>,
+        change: Atomic<u32>,
         lower_state: Atomic<u32>,
         notify_peers: Atomic<u32>,
         join: Atomic<u32>,
@@ -253,6 +290,7 @@ mod tests {
             if dev.ifindex() == self.1 {
                 match event {
                     Event::ChangeUpper => self.0.change_upper.add(1, Relaxed),
+                    Event::Change => self.0.change.add(1, Relaxed),
                     Event::ChangeLowerState => self.0.lower_state.add(1, Relaxed),
                     Event::NotifyPeers => self.0.notify_peers.add(1, Relaxed),
                     Event::Join => self.0.join.add(1, Relaxed),
@@ -272,6 +310,7 @@ mod tests {
         let seen = Arc::new(
             Seen {
                 change_upper: Atomic::new(0),
+                change: Atomic::new(0),
                 lower_state: Atomic::new(0),
                 notify_peers: Atomic::new(0),
                 join: Atomic::new(0),
@@ -307,16 +346,22 @@ mod tests {
             u.open(&r)?;
             l.open(&r)?;
             l.notify_peers(&r);
-            // Raising events: JOIN is accepted, events only the core raises are not.
-            l.call_notifiers(&r, Event::Join)?;
-            assert_eq!(l.call_notifiers(&r, Event::Register), Err(EINVAL));
+            // Raising events: JOIN goes to the listeners.
+            l.call_notifiers(&r, PlainEvent::Join);
+            // A state change goes with its `netdev_notifier_change_info` (an up device only).
+            l.state_change(&r);
             // The upper's address lists sync to the lower and back.
             u.with_addr_lists(|lists| lists.sync_to(l))?;
             l.addr_lists_unsync(&r, u);
             l.upper_unlink(&r, u);
             assert!(l.master_upper(&r).is_none());
+            // Unlinking what is not linked does nothing (the core would warn).
+            l.upper_unlink(&r, u);
+            // A device's lists cannot be synced to itself (its lock is held).
+            assert_eq!(u.with_addr_lists(|lists| lists.sync_to(u)), Err(EINVAL));
         }
         assert_eq!(seen.change_upper.load(Relaxed), 2);
+        assert!(seen.change.load(Relaxed) >= 1);
         assert_eq!(seen.lower_state.load(Relaxed), 1);
         assert_eq!(seen.notify_peers.load(Relaxed), 1);
         assert_eq!(seen.join.load(Relaxed), 1);
