@@ -2,6 +2,7 @@
 # Style gates for the project's own kernel code, in the prepared tree of one flavour:
 #   - rustfmt (the tree's .rustfmt.toml) on our Rust files, and the kernel's `make rustfmtcheck`;
 #   - `make CLIPPY=1`: no clippy warning may point at one of our files;
+#   - the compile_fail doctests of the abstractions (scripts/compile-fail.sh);
 #   - checkpatch --strict on our C files.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -32,9 +33,11 @@ if [ -n "$ours" ] && grep -A12 '^warning' "$O/clippy.log" | grep -E -- "--> .*($
 	fail=1
 fi
 
+"$NFR_ROOT/scripts/compile-fail.sh" "$FLAVOUR" || fail=1
+
 for f in "${CS[@]}"; do
 	perl "$NFR_TREE/scripts/checkpatch.pl" --strict --no-tree --terse -q -f "$f" || fail=1
 done
 
 [ $fail = 0 ] || nfr_die "lint failed"
-nfr_log "[lint] clean: rustfmt, clippy, checkpatch --strict"
+nfr_log "[lint] clean: rustfmt, clippy, compile_fail doctests, checkpatch --strict"
