@@ -38,6 +38,10 @@ class Agent:
         """
         deadline = time.monotonic() + timeout
         self.probes = 0
+        # Each unanswered probe waits longer: a slow guest (a debug kernel under TCG) takes
+        # seconds to start the agent again after a reconnect, and a probe that always gives
+        # up first would reconnect forever.
+        wait = 1.5
         while True:
             self.close()
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -52,11 +56,12 @@ class Agent:
             self.sock, self.buf = s, b""
             self.probes += 1
             try:
-                rc, out = self.run("echo nfr-ok", timeout=1.5)
+                rc, out = self.run("echo nfr-ok", timeout=wait)
                 if rc == 0 and out.strip() == "nfr-ok":
                     return
             except (AgentError, OSError):
                 pass
+            wait = min(wait * 1.5, 10)
             if time.monotonic() > deadline:
                 raise AgentError("guest agent does not answer")
             time.sleep(0.2)
