@@ -14,6 +14,13 @@ from nfr import config  # noqa: E402
 from nfr.vm import primary_models, scan_guests  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "debug: in the subset that `make check` also runs on the debug kernels (the "
+        "unplug, replug, migration, unload and teardown paths, KUnit and the sample); `make "
+        "check-debug` runs every test on them")
+
+
 def pytest_generate_tests(metafunc):
     if "driver" in metafunc.fixturenames:
         flavours = config.flavours()
@@ -39,9 +46,9 @@ def _kernel_log_clean(request):
     report = []
     for guest, lines in scan_guests().items():
         flavour = guest.split("(")[-1].rstrip(")")
-        ours = [line for line in lines if not known_splat(flavour, line)]
+        ours = [r for r in lines if not known_splat(flavour, r)]
         if ours:
-            report.append(f"guest {guest}:\n" + "\n".join(ours))
+            report.append(f"guest {guest}: {len(ours)} report(s)\n" + "\n\n".join(ours))
     if report:
         pytest.fail(f"{request.node.nodeid}: kernel log problems\n" + "\n".join(report),
                     pytrace=False)

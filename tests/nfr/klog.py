@@ -55,9 +55,37 @@ BENIGN = re.compile(
 
 
 def problems(text):
-    """The lines of `text` that report a problem, in order."""
-    return [line for line in text.splitlines()
-            if PROBLEM.search(line) and not BENIGN.search(line)]
+    """The problems that `text` reports, in order: each a report of one or more lines, from the
+    line that matches a pattern to the end of its trace ("---[ end trace"), so that a report is
+    judged, and listed, as a whole."""
+    lines = text.splitlines()
+    reports, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if not PROBLEM.search(line) or BENIGN.search(line):
+            i += 1
+            continue
+        end = i + 1
+        # A report's trace follows its first line; take it along, up to its end marker.
+        for j in range(i + 1, min(i + TRACE_LINES, len(lines))):
+            if END_OF_TRACE.search(lines[j]):
+                end = j + 1
+                break
+        else:
+            end = i + 1
+            while end < len(lines) and end < i + TRACE_LINES and TRACE_LINE.search(lines[end]):
+                end += 1
+        reports.append("\n".join(lines[i:end]))
+        i = end
+    return reports
+
+
+# How far a report's trace may reach, and what ends it or belongs to it.
+TRACE_LINES = 120
+END_OF_TRACE = re.compile(r"---\[ end trace|---\[ end Kernel panic")
+TRACE_LINE = re.compile(r"^\[\s*\d+\.\d+\]\s+(?:\?|<|[A-Za-z_][\w.]*\+0x|RIP:|RSP:|R[A-Z0-9]+:|"
+                        r"Code:|CS:|FS:|CR2:|PKRU:|Call Trace:|Modules linked|CPU:|Hardware|"
+                        r"Tainted:)")
 
 
 def kmemleak_scan(agent, timeout=300):

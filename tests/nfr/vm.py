@@ -67,7 +67,7 @@ TCG_CPU = os.environ.get("NFR_TCG_CPU", "max,erms=off,fsrm=off")
 # only the first.
 DEBUG_CMDLINE = ("watchdog_thresh=165 workqueue.watchdog_thresh=420 "
                  "kasan_multi_shot")
-DEBUG_MEM_MB = 2048
+DEBUG_MEM_MB = int(os.environ.get("NFR_DEBUG_MEM", "1024"))
 
 
 def debug(flavour):
@@ -131,7 +131,7 @@ class Guest:
         cmdline = (f"console=ttyS0 panic=-1 tsc=reliable nfr.modules={modules} "
                    f"kunit.enable={1 if kunit else 0} {DEBUG_CMDLINE if debug(flavour) else ''} "
                    f"{append}")
-        mem = max(config.MEM_MB, DEBUG_MEM_MB) if debug(flavour) else config.MEM_MB
+        mem = DEBUG_MEM_MB if debug(flavour) else config.MEM_MB
         args = [
             "qemu-system-x86_64", "-name", f"nfr-{name}",
             "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else TCG_CPU,
