@@ -1,9 +1,11 @@
 # net_failover in Rust: build, test and bench entry points. See README.md.
 #
 #   make demo     build everything, then one narrated unplug/replug/migrate pass
-#   make check    build the debug kernels, `make lint` (rustfmt, clippy, checkpatch on our own
-#                 code), then the test suite on them (KUnit in the guest + QEMU scenarios), each
-#                 test checked by the kernel-log scanner
+#   make check    build the kernels, `make lint` (rustfmt, clippy, compile_fail doctests,
+#                 checkpatch), then the test suite (KUnit in the guest + QEMU scenarios) on the
+#                 production kernels, and its debug subset on the debug kernels (KASAN, lockdep,
+#                 kmemleak, ...); every test is checked by the kernel-log scanner
+#   make check-debug  the whole suite on the debug kernels
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON),
 #                 on the production kernels
 #   make build    host setup, kernels and initramfs for every flavour
@@ -14,20 +16,22 @@
 SHELL := /bin/bash
 NFR_CACHE ?= /var/cache/net-failover-rust
 export NFR_CACHE
-# Kernels: CHECK_DRIVERS are the flavours every scenario runs against in `make check` (debug
-# kernels: KASAN, lockdep, PROVE_RCU, kmemleak, ...; scripts/config/debug.config), BUILTIN the
-# built-in Rust driver's (tests/test_builtin.py), BENCH_DRIVERS the ones `make bench` compares.
-CHECK_DRIVERS ?= c-debug rust-debug
+# Kernels: DRIVERS are the production flavours every scenario runs against (and `make bench`
+# compares), DEBUG_DRIVERS the debug ones (scripts/config/debug.config: KASAN, lockdep,
+# PROVE_RCU, kmemleak, ...) that run the debug subset in `make check` (tests marked `debug`)
+# and everything in `make check-debug`, BUILTIN the built-in Rust driver's
+# (tests/test_builtin.py).
+DRIVERS ?= c rust
+DEBUG_DRIVERS ?= c-debug rust-debug
 BUILTIN ?= rust-builtin-debug
-BENCH_DRIVERS ?= c rust
-FLAVOURS ?= $(CHECK_DRIVERS) $(BUILTIN) $(BENCH_DRIVERS)
+FLAVOURS ?= $(DRIVERS) $(DEBUG_DRIVERS) $(BUILTIN)
 PY := $(NFR_CACHE)/venv/bin/python
 PYTEST_ARGS ?=
 BENCH_RUNS ?= 5
 BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
 export BENCH_OUT
 
-.PHONY: all build setup kernels kernels-check kernels-bench paths check lint bench demo patches \
+.PHONY: all build setup kernels kernels-bench paths check check-debug lint bench demo patches \
 	clean distclean
 
 all: build
@@ -40,31 +44,36 @@ build_flavours = @for f in $(1); do scripts/build-kernel.sh $$f && scripts/mkini
 kernels: setup
 	$(call build_flavours,$(FLAVOURS))
 
-kernels-check: setup
-	$(call build_flavours,$(CHECK_DRIVERS) $(BUILTIN))
-
 kernels-bench: setup
-	$(call build_flavours,$(BENCH_DRIVERS))
+	$(call build_flavours,$(DRIVERS))
 
 build: kernels
 
 paths:
 	@scripts/paths.sh $(FLAVOURS)
 
-check: kernels-check
-	@scripts/lint.sh $(lastword $(CHECK_DRIVERS))
-	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(CHECK_DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
+list = $(subst $(eval) ,$(comma),$(1))
+
+check: kernels
+	@scripts/lint.sh $(lastword $(DRIVERS))
+	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
+		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
+	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) \
+		$(PY) -m pytest -v -rxXs -m debug $(PYTEST_ARGS)
+
+check-debug: kernels
+	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
 		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
 
 lint:
-	@scripts/lint.sh $(lastword $(CHECK_DRIVERS))
+	@scripts/lint.sh $(lastword $(DRIVERS))
 
 bench: kernels-bench
-	cd tests && NFR_DRIVERS=$(subst $(eval) ,$(comma),$(BENCH_DRIVERS)) \
+	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) \
 		$(PY) run_bench.py --runs $(BENCH_RUNS) --out $(BENCH_OUT)
 
 demo: kernels-bench
-	cd tests && $(PY) demo.py --driver $(lastword $(BENCH_DRIVERS))
+	cd tests && $(PY) demo.py --driver $(lastword $(DRIVERS))
 
 patches:
 	@scripts/export-patches.sh

@@ -46,6 +46,7 @@ def parse_ktap(text):
     return results
 
 
+@pytest.mark.debug
 def test_kunit_doctests(driver, kunit_guest):
     g = kunit_guest(driver)
     out = g.agent.check("dmesg")
@@ -64,6 +65,7 @@ def test_kunit_doctests(driver, kunit_guest):
     assert sum(int(p) for p, _ in m) > 100
 
 
+@pytest.mark.debug
 def test_rust_minimal(driver, kunit_guest):
     g = kunit_guest(driver)
     g.agent.check("dmesg -c >/dev/null; modprobe rust_minimal")

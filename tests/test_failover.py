@@ -106,6 +106,7 @@ def test_datapath_primary(bench, primary_model):
 
 # --- c. hot-unplug --------------------------------------------------------------------------
 
+@pytest.mark.debug
 def test_hot_unplug(bench, driver):
     info = bench.unplug()
     r = bench.net.roles()
@@ -123,6 +124,7 @@ def test_hot_unplug(bench, driver):
 
 # --- d. re-plug -----------------------------------------------------------------------------
 
+@pytest.mark.debug
 def test_replug(bench, driver):
     bench.unplug()
     info = bench.replug()
@@ -138,6 +140,7 @@ def test_replug(bench, driver):
 
 # --- e. live migration ----------------------------------------------------------------------
 
+@pytest.mark.debug
 def test_live_migration(bench, driver):
     info = bench.migrate()
     assert info["states"][-1] == "completed"

@@ -90,6 +90,7 @@ def assert_not_slave(b, dev, netns=None):
 
 # --- 1. module unload and reload --------------------------------------------------------------
 
+@pytest.mark.debug
 def test_module_unload_reload(bench, driver):
     mod = failover_module(driver)
     assert config.staged_module(driver, mod), f"{mod} is not among {driver}'s staged modules"
@@ -131,6 +132,7 @@ def test_module_unload_reload(bench, driver):
 
 # --- 2. master removed ------------------------------------------------------------------------
 
+@pytest.mark.debug
 def test_master_removed(bench):
     """The virtio device goes (and the master with it) while the primary stays."""
     r = bench.net.roles()
@@ -328,6 +330,7 @@ FLAP = ("setsid sh -c 'i=0; while [ ! -e /tmp/flap.stop ]; do i=$((i+1)); "
         ">/tmp/flap.log 2>&1 </dev/null &")
 
 
+@pytest.mark.debug
 def test_unplug_during_flap(bench):
     """The primary goes while the master is taken down and up and its MTU changes."""
     r = bench.net.roles()
