@@ -1,10 +1,9 @@
 """The guest's view of the failover group, read through the agent."""
 
 import json
-import re
 import time
 
-from . import config
+from . import config, klog
 
 PRIMARY_DRIVERS = ("e1000e", "igb")
 # The master reports this driver name in ethtool -i, C and Rust alike (userspace identity).
@@ -12,12 +11,6 @@ MASTER_DRIVER = "net_failover"
 # The module that creates the master, per driver flavour (virtio_net depends on it). The Rust
 # flavour is expected to keep the C module's name; if it does not, this is the one place to change.
 FAILOVER_MODULES = {"c": "net_failover", "rust": "net_failover"}
-# Kernel log lines that mean something went wrong, whatever the scenario.
-KERNEL_PROBLEMS = re.compile(r"WARNING:|\bBUG\b|Oops|Call Trace|general protection fault|"
-                             r"refcount_t|unregister_netdevice: waiting|UBSAN|KASAN|"
-                             r"has \d+/\d+ users at|reference already released")  # ref_tracker
-
-
 def failover_module(flavour):
     return FAILOVER_MODULES[config.driver_of(flavour)]
 
@@ -110,8 +103,9 @@ class Net:
         return self.sh("dmesg")
 
     def kernel_problems(self):
-        """Kernel log lines that report a warning, BUG, oops or refcount trouble."""
-        return [line for line in self.dmesg().splitlines() if KERNEL_PROBLEMS.search(line)]
+        """The reports of the kernel log (tests/nfr/klog.py): warnings, BUGs, oopses, refcount
+        and lockdep trouble. Every test is also checked after it ends (tests/conftest.py)."""
+        return klog.problems(self.dmesg())
 
     def link(self, dev, netns=None):
         """`ip -d -j link show` of one device (in guest namespace `netns`), or None if absent."""
