@@ -23,6 +23,7 @@ PATTERNS = (
     r"possible circular locking",
     r"possible recursive locking",
     r"inconsistent lock state",
+    r"INFO: trying to register non-static key",
     r"suspicious RCU usage",
     r"sleeping function called from invalid context",
     r"soft lockup",
@@ -66,7 +67,8 @@ def problems(text):
             i += 1
             continue
         end = i + 1
-        # A report's trace follows its first line; take it along, up to its end marker.
+        # A report's trace follows its first line; take it along, up to its end marker: a
+        # WARN's "end trace", or the end of the task's stack for a dump_stack() (lockdep).
         for j in range(i + 1, min(i + TRACE_LINES, len(lines))):
             if END_OF_TRACE.search(lines[j]):
                 end = j + 1
@@ -82,7 +84,7 @@ def problems(text):
 
 # How far a report's trace may reach, and what ends it or belongs to it.
 TRACE_LINES = 120
-END_OF_TRACE = re.compile(r"---\[ end trace|---\[ end Kernel panic")
+END_OF_TRACE = re.compile(r"---\[ end trace|---\[ end Kernel panic|</TASK>")
 TRACE_LINE = re.compile(r"^\[\s*\d+\.\d+\]\s+(?:\?|<|[A-Za-z_][\w.]*\+0x|RIP:|RSP:|R[A-Z0-9]+:|"
                         r"Code:|CS:|FS:|CR2:|PKRU:|Call Trace:|Modules linked|CPU:|Hardware|"
                         r"Tainted:)")
