@@ -22,6 +22,15 @@ PREFIX4 = 24
 
 # The failover pair's MAC, as a hypervisor would give both NICs.
 FAILOVER_MAC = "52:54:00:fa:11:01"
+# A second pair (the event storm's quiet pair) has its own MAC and its own subnet.
+PAIR1_MAC = "52:54:00:fa:11:11"
+PAIR1_PEER_IP4 = "198.18.1.1"
+PAIR1_GUEST_IP4 = "198.18.1.2"
+
+
+def pair_mac(pair):
+    """The MAC that the hypervisor gives both NICs of failover pair `pair` (0 or 1)."""
+    return (FAILOVER_MAC, PAIR1_MAC)[pair]
 
 SMP = int(os.environ.get("NFR_SMP", "2"))
 MEM_MB = int(os.environ.get("NFR_MEM", "1024"))

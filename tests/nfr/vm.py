@@ -14,6 +14,9 @@ from .agent import Agent, AgentError
 
 PRIMARY_ID = "primary0"
 STANDBY_ID = "standby0"
+# A guest may have a second failover pair (the event storm's quiet pair): its own virtio-net and
+# primary, with another MAC, on their own taps and root ports.
+PAIR_IDS = ((STANDBY_ID, PRIMARY_ID), ("standby1", "primary1"))
 
 _accel = None
 
@@ -112,13 +115,17 @@ class Guest:
     """One QEMU process. Stopped by pid (its pidfile / Popen), never by name."""
 
     def __init__(self, ns, flavour, *, name="src", modules="virtio_net,e1000e,igb",
-                 primary_model="e1000e", incoming_port=None, kunit=False, append=""):
+                 primary_model="e1000e", incoming_port=None, kunit=False, append="", pairs=1):
         self.ns, self.flavour, self.name = ns, flavour, name
         self.primary_model = primary_model
+        self.pairs = pairs
         self.dir = Path(tempfile.mkdtemp(prefix=f"nfr-{name}-", dir=_workdir()))
         self.console = self.dir / "console.log"
         self.tap_standby = ns.add_tap()
         self.tap_primary = ns.add_tap(vf=True)
+        self.taps = [(self.tap_standby, self.tap_primary)]
+        for _ in range(1, pairs):
+            self.taps.append((ns.add_tap(), ns.add_tap(vf=True)))
         self.proc = None
         self.qmp = None
         self.agent = None
@@ -152,11 +159,25 @@ class Guest:
                        "failover=on,bus=rp0,romfile=",
             "-netdev", f"tap,id=hn1,ifname={self.tap_primary},script=no,downscript=no",
         ]
+        for pair in range(1, pairs):
+            tap_s, tap_p = self.taps[pair]
+            standby_id = PAIR_IDS[pair][0]
+            args += [
+                "-device", f"pcie-root-port,id=rp{2 * pair},chassis={2 * pair + 1}",
+                "-device", f"pcie-root-port,id=rp{2 * pair + 1},chassis={2 * pair + 2}",
+                "-netdev", f"tap,id=hn{2 * pair},ifname={tap_s},script=no,downscript=no",
+                "-device", f"virtio-net-pci,netdev=hn{2 * pair},id={standby_id},"
+                           f"mac={config.pair_mac(pair)},failover=on,bus=rp{2 * pair},romfile=",
+                "-netdev", f"tap,id=hn{2 * pair + 1},ifname={tap_p},script=no,downscript=no",
+            ]
         if incoming_port is not None:
-            # The migration target is configured with the primary; QEMU keeps it hidden and
-            # plugs it once the incoming virtio-net state shows STANDBY negotiated.
-            spec = ",".join(f"{k}={v}" for k, v in self._primary_props(primary_model).items())
-            args += ["-device", spec, "-incoming", f"tcp:127.0.0.1:{incoming_port}"]
+            # The migration target is configured with the primaries; QEMU keeps them hidden and
+            # plugs them once the incoming virtio-net state shows STANDBY negotiated.
+            for pair in range(pairs):
+                spec = ",".join(f"{k}={v}"
+                                for k, v in self._primary_props(primary_model, pair).items())
+                args += ["-device", spec]
+            args += ["-incoming", f"tcp:127.0.0.1:{incoming_port}"]
         self.args = args
         GUESTS.append(self)
         self.proc = subprocess.Popen(ns.exec_args(*args), stdin=subprocess.DEVNULL,
@@ -268,18 +289,20 @@ class Guest:
     # --- QMP helpers ---------------------------------------------------------------------
 
     @staticmethod
-    def _primary_props(model):
-        """The primary's device properties, for -device and for QMP device_add alike."""
-        return {"driver": model, "netdev": "hn1", "id": PRIMARY_ID, "mac": config.FAILOVER_MAC,
-                "bus": "rp1", "failover_pair_id": STANDBY_ID, "romfile": ""}
+    def _primary_props(model, pair=0):
+        """Pair `pair`'s primary's device properties, for -device and for QMP device_add alike."""
+        standby_id, primary_id = PAIR_IDS[pair]
+        return {"driver": model, "netdev": f"hn{2 * pair + 1}", "id": primary_id,
+                "mac": config.pair_mac(pair), "bus": f"rp{2 * pair + 1}",
+                "failover_pair_id": standby_id, "romfile": ""}
 
-    def add_primary(self, model=None):
+    def add_primary(self, model=None, pair=0):
         self.primary_model = model or self.primary_model
-        self.qmp.cmd("device_add", **self._primary_props(self.primary_model))
+        self.qmp.cmd("device_add", **self._primary_props(self.primary_model, pair))
 
-    def del_primary(self, timeout=30):
+    def del_primary(self, timeout=30, pair=0):
         """device_del the primary and wait for DEVICE_DELETED (the guest let it go)."""
-        return self.del_device(PRIMARY_ID, timeout)
+        return self.del_device(PAIR_IDS[pair][1], timeout)
 
     def del_device(self, dev_id, timeout=30):
         """device_del `dev_id` and wait for its DEVICE_DELETED; -> seconds it took."""
@@ -300,8 +323,8 @@ class Guest:
             if ev and ev.get("event") == name and match(ev):
                 return ev
 
-    def set_primary_link(self, up):
-        self.qmp.cmd("set_link", name=PRIMARY_ID, up=bool(up))
+    def set_primary_link(self, up, pair=0):
+        self.qmp.cmd("set_link", name=PAIR_IDS[pair][1], up=bool(up))
 
     def pci_devices(self):
         """QEMU's view of the guest's PCI devices: list of qdev ids."""
