@@ -32,6 +32,16 @@ def pair_mac(pair):
     """The MAC that the hypervisor gives both NICs of failover pair `pair` (0 or 1)."""
     return (FAILOVER_MAC, PAIR1_MAC)[pair]
 
+
+def pair_peer_ip4(pair):
+    """The peer's IPv4 address on failover pair `pair`'s segment."""
+    return (PEER_IP4, PAIR1_PEER_IP4)[pair]
+
+
+def pair_guest_ip4(pair):
+    """The guest's IPv4 address on failover pair `pair`'s master."""
+    return (GUEST_IP4, PAIR1_GUEST_IP4)[pair]
+
 SMP = int(os.environ.get("NFR_SMP", "2"))
 MEM_MB = int(os.environ.get("NFR_MEM", "1024"))
 

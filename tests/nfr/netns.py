@@ -27,17 +27,32 @@ class NetNS:
         self._taps = itertools.count()
         self._vlan_peer = None
         self._nft = False
+        self._bridges = set()
         sh("ip", "netns", "add", self.name)
         try:
             self.ip("link", "set", "lo", "up")
-            self.ip("link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
-                    "mcast_snooping", "0")
-            self.ip("addr", "add", f"{config.PEER_IP4}/{config.PREFIX4}", "dev", "br0")
+            self._add_bridge("br0", f"{config.PEER_IP4}/{config.PREFIX4}")
             self.ip("addr", "add", f"{config.PEER_IP6}/64", "dev", "br0", "nodad")
-            self.ip("link", "set", "br0", "up")
         except Exception:
             self.close()
             raise
+
+    def _add_bridge(self, br, addr):
+        self.ip("link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0",
+                "mcast_snooping", "0")
+        self.ip("addr", "add", addr, "dev", br)
+        self.ip("link", "set", br, "up")
+        self._bridges.add(br)
+
+    def pair_bridge(self, pair):
+        """The bridge of failover pair `pair`, the peer's address on it (made on first use).
+        A second pair has its own L2 segment: on one segment with the first, the guest answers
+        ARP for either pair's address on both (ARP flux), and one pair's traffic could flow
+        through the other's devices."""
+        br = f"br{pair}"
+        if br not in self._bridges:
+            self._add_bridge(br, f"{config.pair_peer_ip4(pair)}/{config.PREFIX4}")
+        return br
 
     def ip(self, *args, check=True):
         return sh("ip", "-n", self.name, *args, check=check)
@@ -46,8 +61,8 @@ class NetNS:
         """argv that runs args inside the namespace."""
         return ["ip", "netns", "exec", self.name, *args]
 
-    def add_tap(self, vf=False):
-        """Create a tap on the bridge; QEMU (run inside the namespace) attaches to it by name.
+    def add_tap(self, vf=False, bridge="br0"):
+        """Create a tap on a bridge; QEMU (run inside the namespace) attaches to it by name.
 
         vf: the tap backs an emulated NIC that stands in for a VF. A VF is passed through, so
         QEMU never announces it; an emulated NIC it announces like any other, with RARPs after
@@ -57,7 +72,7 @@ class NetNS:
         """
         name = f"nfrtap{next(self._taps)}"
         self.ip("tuntap", "add", "dev", name, "mode", "tap")
-        self.ip("link", "set", name, "master", "br0", "up")
+        self.ip("link", "set", name, "master", bridge, "up")
         if vf and os.environ.get("NFR_VF_RARP") != "pass":
             self._drop_rarp(name)
         return name

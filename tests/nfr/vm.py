@@ -124,8 +124,9 @@ class Guest:
         self.tap_standby = ns.add_tap()
         self.tap_primary = ns.add_tap(vf=True)
         self.taps = [(self.tap_standby, self.tap_primary)]
-        for _ in range(1, pairs):
-            self.taps.append((ns.add_tap(), ns.add_tap(vf=True)))
+        for pair in range(1, pairs):
+            br = ns.pair_bridge(pair)
+            self.taps.append((ns.add_tap(bridge=br), ns.add_tap(vf=True, bridge=br)))
         self.proc = None
         self.qmp = None
         self.agent = None
