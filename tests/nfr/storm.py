@@ -1,0 +1,1255 @@
+"""The event storm: a seeded sequence of overlapping events (tests/nfr/stormplan.py) against one
+guest, under traffic, with the failover group's invariants checked after every event.
+
+One `Storm` runs one plan on one driver flavour:
+
+- Traffic runs throughout: 100 pps ping from the peer to each pair's master and from the guest
+  to the peer, and a bidirectional iperf3 TCP stream (2 Mbit/s each way, so that a debug guest
+  under TCG keeps up with the events). A stream that dies is restarted and counted.
+- After every event: the group's invariants (`invariants()`), the kernel log (tests/nfr/klog.py
+  and the known splats of tests/expect.py), and, for an operation that was refused, that it
+  changed nothing (`group_state()`).
+- `settle` events, and the end: everything is restored (primary plugged, links up, modules
+  loaded, namespaces gone, bindings back, MTU 1500), then traffic must flow through the primary
+  within RECOVER_S.
+- At the end: two kmemleak scans, the failover module must unload, and the log after it must
+  show no reference-tracker or refcount report.
+
+The host pings are timestamped; each gap in their replies is laid on the event during which it
+began. A gap longer than INTERRUPT_S is an interruption. On a two-pair guest, the quiet pair
+losing packets during an event of the other pair is an invariant failure.
+"""
+
+import json
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter, defaultdict
+
+from expect import known_splat
+
+from . import config, klog
+from .agent import AgentError
+from .stormplan import KIND, KINDS
+from .vm import PAIR_IDS, Guest
+
+# Traffic must flow through the primary this long after a settle restored everything, at most.
+# A debug kernel under TCG takes up to ~20 s to re-plug, bind and link up an e1000e.
+RECOVER_S = 60
+# A gap in the peer's ping replies longer than this is an interruption.
+INTERRUPT_S = 2.0
+# Waits for QEMU: an unplug the guest must finish, a migration.
+UNPLUG_S = 60
+MIGRATE_S = 240
+MIGRATION_PORT = 4445
+GUEST_NS = "storm"
+BRIDGE, BOND, MACVLAN = "stormbr", "stormbond", "stormmv"
+IPERF_PORT = 5202
+IPERF_RATE = "2M"
+
+
+# Errno texts (strerror, as ip, ethtool and the shell print them) -> errno names.
+ERRNOS = {
+    "Device or resource busy": "EBUSY", "Invalid argument": "EINVAL",
+    "Operation not supported": "EOPNOTSUPP", "not supported": "EOPNOTSUPP",
+    "No such device": "ENODEV", "Cannot assign requested address": "EADDRNOTAVAIL",
+    "Operation not permitted": "EPERM", "File exists": "EEXIST",
+    "Numerical result out of range": "ERANGE", "No such file or directory": "ENOENT",
+    "Resource temporarily unavailable": "EAGAIN", "Too many levels of symbolic links": "ELOOP",
+    "Address already in use": "EADDRINUSE", "Cannot assign": "EADDRNOTAVAIL",
+    "No space left on device": "ENOSPC", "Cannot allocate memory": "ENOMEM",
+}
+
+# The guest's view in one agent call: every link with details and counters (ip -j), the links
+# of each other namespace, the failover masters' lower links, the multicast lists, and which
+# driver each Intel PCI function and virtio device is bound to. dash builtins where it can:
+# every exec costs a debug guest under TCG about 0.1 s.
+SNAPSHOT = r"""
+ip -d -s -j link show
+echo '@@NS'
+ip netns list 2>/dev/null | while read -r n rest; do
+	echo "@ns $n"; ip -n "$n" -d -j link show
+done
+echo '@@LOWER'
+for l in /sys/class/net/*/lower_*; do [ -e "$l" ] && echo "$l"; done
+echo '@@MC'
+cat /proc/net/dev_mcast
+echo '@@BUS'
+for d in /sys/bus/pci/devices/* /sys/bus/virtio/devices/*; do
+	drv=-
+	cd -P "$d/driver" 2>/dev/null && drv=${PWD##*/}
+	cd /
+	echo "${d##*/} $drv"
+done
+"""
+
+
+def errno_of(out):
+    """The errno name (or the kernel's extack text) in a refused command's output."""
+    for text, name in ERRNOS.items():
+        if text in out:
+            return name
+    m = re.search(r"Error: ([^\n]*)", out)
+    if m:
+        return m.group(1).strip().rstrip(".")
+    return (out.strip().splitlines() or ["no message"])[-1][:60]
+
+
+class Snapshot:
+    """One reading of the guest's links (see SNAPSHOT)."""
+
+    def __init__(self, text, pairs):
+        parts = re.split(r"^@@(NS|LOWER|MC|BUS)$", text, flags=re.M)
+        self.links = {d["ifname"]: d for d in json.loads(parts[0] or "[]")}
+        sec = dict(zip(parts[1::2], parts[2::2]))
+        self.netns = {}
+        for chunk in re.split(r"^@ns ", sec.get("NS", ""), flags=re.M)[1:]:
+            name, _, js = chunk.partition("\n")
+            self.netns[name.strip()] = {d["ifname"]: d for d in json.loads(js or "[]")}
+        self.lowers = defaultdict(set)
+        for line in sec.get("LOWER", "").split():
+            m = re.match(r"/sys/class/net/([^/]+)/lower_(.+)$", line)
+            if m:
+                self.lowers[m.group(1)].add(m.group(2))
+        self.mc = defaultdict(set)
+        for line in sec.get("MC", "").splitlines():
+            f = line.split()
+            if len(f) == 5:
+                self.mc[f[1]].add(f[4])
+        self.bus = dict(line.split() for line in sec.get("BUS", "").splitlines()
+                        if len(line.split()) == 2)
+        self.pairs = pairs
+        self.roles = [self._roles(p) for p in range(pairs)]
+
+    def _roles(self, pair):
+        mac = config.pair_mac(pair)
+        virt = [d for d in self.links.values()
+                if d.get("parentbus") == "virtio" and d.get("address") == mac]
+        names = {d["ifname"] for d in virt}
+        standby = [d for d in virt if d.get("master") in names]
+        r = {"master": None, "standby": None, "primary": None, "primary_ns": None,
+             "virtio": [d for d in virt]}
+        if standby:
+            r["standby"] = standby[0]
+            r["master"] = self.links[standby[0]["master"]]
+        elif len(virt) == 1:
+            # A master without its standby cannot exist; a lone virtio device is the standby.
+            r["standby"] = virt[0]
+        elif virt:
+            # Two virtio devices and no link between them: only lower_* can tell.
+            m = [d for d in virt if self.lowers.get(d["ifname"])]
+            r["master"] = m[0] if m else None
+            r["standby"] = next((d for d in virt if d is not r["master"]), None)
+        for d in self.links.values():
+            if d.get("parentbus") == "pci" and mac in (d.get("address"), d.get("permaddr")):
+                r["primary"] = d
+        for ns, links in self.netns.items():
+            for d in links.values():
+                if d.get("parentbus") == "pci" and mac in (d.get("address"), d.get("permaddr")):
+                    r["primary_ns"] = (ns, d)
+        return r
+
+    def name(self, pair, role):
+        d = self.roles[pair].get(role)
+        return d["ifname"] if d else None
+
+    def stacked(self, pair, kind):
+        """Devices of `kind` (vlan, macvlan) on pair's master: {name: link}."""
+        m = self.name(pair, "master")
+        return {n: d for n, d in self.links.items()
+                if m and d.get("link") == m
+                and d.get("linkinfo", {}).get("info_kind") == kind}
+
+
+def invariants(snap, prev_counters):
+    """The failover group's invariants on one snapshot: a list of failures (empty: all hold).
+    prev_counters: {master ifindex: (rx_packets, tx_packets, rx_bytes, tx_bytes)}, updated."""
+    bad = []
+    for p in range(snap.pairs):
+        r = snap.roles[p]
+        virt = r["virtio"]
+        masters = [d for d in virt if not d.get("master")]
+        if len(virt) > 2 or len(masters) > 1:
+            bad.append(f"pair {p}: {len(masters)} masters over one standby: "
+                       f"{[d['ifname'] for d in virt]}")
+        m = r["master"]
+        if len(virt) == 2 and not m:
+            bad.append(f"pair {p}: master and standby exist but the standby is not enslaved: "
+                       f"{[d['ifname'] for d in virt]}")
+        if not m:
+            continue
+        mname = m["ifname"]
+        lowers = snap.lowers.get(mname, set())
+        slaves = {n for n, d in snap.links.items() if d.get("master") == mname}
+        if lowers != slaves:
+            bad.append(f"pair {p}: master {mname}'s lowers {sorted(lowers)} but devices naming "
+                       f"it as master {sorted(slaves)}")
+        for low in lowers:
+            if low not in snap.links:
+                bad.append(f"pair {p}: master {mname} holds {low}, which is not in its "
+                           f"namespace")
+        for ns, links in snap.netns.items():
+            for n, d in links.items():
+                if d.get("master") and config.pair_mac(p) in (d.get("address"),
+                                                              d.get("permaddr")):
+                    bad.append(f"pair {p}: {n} in namespace {ns} is enslaved ({d['master']})")
+        for low in lowers & set(snap.links):
+            d = snap.links[low]
+            lo, hi = d.get("min_mtu", 0), d.get("max_mtu", 1 << 32)
+            if not lo <= m["mtu"] <= hi:
+                bad.append(f"pair {p}: master {mname} mtu {m['mtu']} outside {low}'s "
+                           f"[{lo}, {hi}]")
+        st = m.get("stats64", {})
+        now = (st.get("rx", {}).get("packets", 0), st.get("tx", {}).get("packets", 0),
+               st.get("rx", {}).get("bytes", 0), st.get("tx", {}).get("bytes", 0))
+        key = (p, m["ifindex"])
+        if key in prev_counters and any(a < b for a, b in zip(now, prev_counters[key])):
+            bad.append(f"pair {p}: master {mname} counters went backwards: "
+                       f"{prev_counters[key]} -> {now}")
+        prev_counters[key] = now
+    return bad
+
+
+def group_state(snap):
+    """What a refused operation must leave unchanged, for the devices present in a snapshot:
+    per device its name, master, MTU, admin state, promiscuity and allmulti counts, address,
+    and multicast list; per master its VLANs and macvlans. Carrier and presence are not in it:
+    QEMU and pending unplugs change them on their own."""
+    out = {}
+    for p in range(snap.pairs):
+        r = snap.roles[p]
+        for role in ("master", "standby", "primary"):
+            d = r[role]
+            if d:
+                out[(p, role, d["ifindex"])] = {
+                    "name": d["ifname"], "master": d.get("master"), "mtu": d.get("mtu"),
+                    "up": "UP" in d.get("flags", []), "promiscuity": d.get("promiscuity"),
+                    "allmulti": d.get("allmulti"), "address": d.get("address"),
+                    "mc": sorted(snap.mc.get(d["ifname"], ()))}
+        if r["master"]:
+            out[(p, "stacked", r["master"]["ifindex"])] = {
+                "vlans": sorted(snap.stacked(p, "vlan")),
+                "macvlans": sorted(snap.stacked(p, "macvlan"))}
+    return out
+
+
+def state_diff(before, after):
+    """Differences between two group_state()s, on the devices present in both."""
+    diff = []
+    for key in before.keys() & after.keys():
+        for f, v in before[key].items():
+            if after[key].get(f) != v:
+                diff.append(f"pair {key[0]} {key[1]}: {f} {v!r} -> {after[key].get(f)!r}")
+    return diff
+
+
+def counters_of(snap):
+    return {(p, role, d["ifindex"]): (d["stats64"]["rx"]["packets"], d["stats64"]["tx"]["packets"])
+            for p in range(snap.pairs) for role in ("master", "standby", "primary")
+            for d in [snap.roles[p][role]] if d and "stats64" in d}
+
+
+# --- traffic ---------------------------------------------------------------------------------
+
+_reply = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from [^:]+: icmp_seq=(\d+)")
+_summary = re.compile(r"(\d+) packets transmitted, (\d+) received")
+
+
+def ping_gaps(text):
+    """From `ping -D -O` output: (transmitted, received, gaps), gaps [(t_from, t_to, lost)]
+    between consecutive answered sequence numbers (unwrapped past 65535)."""
+    seen, base, last = {}, 0, None
+    for line in text.splitlines():
+        m = _reply.match(line)
+        if not m or "DUP!" in line:
+            continue
+        seq = int(m.group(2)) + base
+        if last is not None and seq < last - 30000:
+            base += 65536
+            seq += 65536
+        last = seq if last is None else max(last, seq)
+        seen.setdefault(seq, float(m.group(1)))
+    m = _summary.search(text)
+    sent = int(m.group(1)) if m else (max(seen) + 1 if seen else 0)
+    order = sorted(seen)
+    gaps = [(seen[a], seen[b], b - a - 1) for a, b in zip(order, order[1:]) if b - a > 1]
+    if order and sent - 1 > order[-1]:
+        gaps.append((seen[order[-1]], None, sent - 1 - order[-1]))
+    return sent, len(seen), gaps
+
+
+class Traffic:
+    """The storm's traffic: a ping from the peer to each pair's master, one from the guest to the
+    peer, and an iperf3 --bidir stream, restarted when it dies."""
+
+    def __init__(self, storm):
+        self.s = storm
+        self.pings = []
+        self.iperf = None
+        self.iperf_out = None
+        self.iperf_restarts = []
+
+    def start(self):
+        for p in range(self.s.plan.pairs):
+            out = tempfile.TemporaryFile(mode="w+")
+            proc = subprocess.Popen(
+                self.s.ns.exec_args("ping", "-D", "-O", "-n", "-i", "0.01",
+                                    config.pair_guest_ip4(p)),
+                stdout=out, stderr=subprocess.STDOUT, text=True)
+            self.pings.append((p, proc, out))
+        # /bin/ping is iputils': busybox's setsid would run its own ping applet for "ping".
+        self.s.gsh("setsid /bin/ping -q -n -i 0.01 -W 1 %s >/tmp/storm-ping.out 2>&1 </dev/null & "
+                   "echo $! >/tmp/storm-ping.pid" % config.PEER_IP4)
+        self._start_server()
+        self._start_iperf()
+
+    def _start_server(self):
+        """(Re)start the guest's iperf3 server and wait until it listens."""
+        self.s.grun("kill $(cat /tmp/storm-iperf.pid 2>/dev/null) 2>/dev/null; "
+                    f"setsid iperf3 -s -p {IPERF_PORT} >/tmp/storm-iperf.out 2>&1 </dev/null & "
+                    "echo $! >/tmp/storm-iperf.pid; "
+                    f"for i in $(seq 100); do netstat -ltn | grep -q ':{IPERF_PORT} ' && exit 0; "
+                    "sleep 0.1; done; echo iperf3 server not listening; exit 1")
+
+    RESTART_S = 10
+
+    def _start_iperf(self):
+        self.iperf_t0 = time.monotonic()
+        self.iperf_out = tempfile.TemporaryFile(mode="w+")
+        self.iperf = subprocess.Popen(
+            self.s.ns.exec_args("iperf3", "-c", config.GUEST_IP4, "-p", str(IPERF_PORT),
+                                "--bidir", "-b", IPERF_RATE, "-t", "86400", "-i", "0",
+                                "--connect-timeout", "3000"),
+            stdout=self.iperf_out, stderr=subprocess.STDOUT, text=True)
+
+    def check(self, index):
+        """Restart a dead iperf3 stream, and its server in the guest (which may still count the
+        old one as running); a restart is an interruption of the event `index`. At most one
+        restart in RESTART_S: while the master is gone, every attempt dies at once."""
+        if not self.iperf or self.iperf.poll() is None:
+            return
+        if time.monotonic() - self.iperf_t0 < self.RESTART_S:
+            return
+        self.iperf_out.seek(0)
+        tail = self.iperf_out.read()[-300:].strip().replace("\n", " | ")
+        self.iperf_out.close()
+        self.iperf_restarts.append({"event": index, "rc": self.iperf.returncode,
+                                    "output": tail})
+        self._start_server()
+        self._start_iperf()
+
+    def stop(self):
+        """Stop everything; -> {'pings': [(pair, text)], 'guest_ping': summary text}."""
+        res = {"pings": [], "guest_ping": ""}
+        for p, proc, out in self.pings:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            out.seek(0)
+            res["pings"].append((p, out.read()))
+            out.close()
+        self.pings = []
+        if self.iperf and self.iperf.poll() is None:
+            self.iperf.send_signal(signal.SIGINT)
+            try:
+                self.iperf.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.iperf.kill()
+                self.iperf.wait()
+        if self.iperf_out:
+            self.iperf_out.close()
+        self.iperf = self.iperf_out = None
+        try:
+            self.s.grun("kill -INT $(cat /tmp/storm-ping.pid) 2>/dev/null; "
+                        "kill $(cat /tmp/storm-iperf.pid) 2>/dev/null; sleep 1; "
+                        "cat /tmp/storm-ping.out", timeout=60)
+            res["guest_ping"] = self.s.grun("cat /tmp/storm-ping.out")[1]
+        except (AgentError, OSError) as e:
+            res["guest_ping"] = f"unavailable: {e}"
+        return res
+
+
+# --- the storm -------------------------------------------------------------------------------
+
+class StormFailure(Exception):
+    pass
+
+
+class Storm:
+    """One plan on one flavour; run() -> the flavour's report (see run_storm.py)."""
+
+    def __init__(self, flavour, plan, ns, log=print):
+        self.flavour, self.plan, self.ns, self.log = flavour, plan, ns, log
+        self.guest = None
+        self.snap = None
+        self.masters = {}          # pair -> ifindex of the master the storm configured
+        self.master_counters = {}
+        self.links_down = set()    # (pair, nic) whose QEMU link the storm set off
+        self.pci_addr = {}         # pair -> the primary's guest PCI address
+        self.virtio_dev = {}       # pair -> the standby's virtio device
+        self.readers = False
+        self.events = []           # per event: what it did
+        self.failures = []
+        self.last_clean = -1
+        self.splats = Counter()
+        self.leaks = []
+        self.recoveries = []
+        self.t_events = []
+
+    # --- guest access ------------------------------------------------------------------------
+
+    def grun(self, cmd, timeout=120):
+        return self.guest.agent.run(cmd, timeout)
+
+    def gsh(self, cmd, timeout=120):
+        rc, out = self.grun(cmd, timeout)
+        if rc != 0:
+            raise StormFailure(f"guest command failed ({rc}): {cmd}\n{out}")
+        return out
+
+    def snapshot(self):
+        self.snap = Snapshot(self.gsh(SNAPSHOT), self.plan.pairs)
+        for p in range(self.plan.pairs):
+            s = self.snap.roles[p]["standby"]
+            if s and s.get("parentdev"):
+                self.virtio_dev[p] = s["parentdev"]
+        return self.snap
+
+    # --- setup and teardown ------------------------------------------------------------------
+
+    def boot(self):
+        self.guest = Guest(self.ns, self.flavour, name="storm", pairs=self.plan.pairs)
+        for p in range(self.plan.pairs):
+            self.guest.add_primary(pair=p)
+        self.guest.connect_agent(timeout=300)
+        deadline = time.monotonic() + 240
+        while True:
+            snap = self.snapshot()
+            if all(r["master"] and r["primary"] and r["primary"].get("master") for r in snap.roles):
+                break
+            if time.monotonic() > deadline:
+                raise StormFailure(f"the failover groups never formed: {snap.roles}")
+            time.sleep(1)
+        self._pci_map()
+        self.ensure_ip()
+        self.gsh("mkdir -p /run/netns; modprobe 8021q; modprobe macvlan; modprobe bridge; "
+                 "modprobe bonding max_bonds=0")
+
+    def _pci_map(self):
+        """Each pair's primary's guest PCI address, from QEMU's view of the bus."""
+        def walk(devs):
+            for d in devs:
+                for p, (_, pid) in enumerate(PAIR_IDS[:self.plan.pairs]):
+                    if d.get("qdev_id") == pid:
+                        self.pci_addr[p] = f"0000:{d['bus']:02x}:{d['slot']:02x}.{d['function']}"
+                walk(d.get("pci_bridge", {}).get("devices", []))
+
+        for bus in self.guest.qmp.cmd("query-pci"):
+            walk(bus["devices"])
+        missing = [p for p in range(self.plan.pairs) if p not in self.pci_addr]
+        if missing:
+            raise StormFailure(f"no PCI address for the primary of pair(s) {missing}")
+
+    def ensure_ip(self):
+        """Configure each pair's master once, as an operator's network config would: up, with
+        its addresses. A master the storm configured already is left as the events left it."""
+        snap = self.snap
+        for p in range(self.plan.pairs):
+            m = snap.roles[p]["master"]
+            if not m or self.masters.get(p) == m["ifindex"]:
+                continue
+            n = m["ifname"]
+            cmd = (f"ip link set {n} up; "
+                   f"ip addr add {config.pair_guest_ip4(p)}/{config.PREFIX4} dev {n}")
+            if p == 0:
+                cmd += f"; ip -6 addr add {config.GUEST_IP6}/64 dev {n} nodad"
+            self.grun(cmd)
+            self.masters[p] = m["ifindex"]
+
+    # --- one event ---------------------------------------------------------------------------
+
+    def op(self, cmd, expect_refused=False, timeout=120):
+        """One guest operation. A refused one must change nothing: the group's state is
+        compared before and after. -> (rc, output)."""
+        before = group_state(self.snapshot())
+        rc, out = self.grun(cmd, timeout)
+        rec = self.current
+        rec.setdefault("ops", []).append({"cmd": cmd, "rc": rc})
+        if rc != 0:
+            err = errno_of(out)
+            rec["ops"][-1]["out"] = out.strip()[-200:]
+            rec.setdefault("refused", []).append(err)
+            diff = state_diff(before, group_state(self.snapshot()))
+            if diff:
+                # A pending unplug or QEMU's link change may land in between: read again.
+                time.sleep(1)
+                diff = state_diff(before, group_state(self.snapshot()))
+            if diff:
+                self.fail("refused operation changed state", f"{cmd}: {err}: {diff}")
+        elif expect_refused:
+            self.fail("invalid operation accepted", f"{cmd}: {out.strip()[:200]}")
+        return rc, out
+
+    def fail(self, what, detail):
+        self.current.setdefault("failures", []).append(f"{what}: {detail}")
+
+    def run_event(self, ev):
+        self.current = {"index": ev.index, "kind": ev.kind, "args": ev.args,
+                        "t": time.time()}
+        self.events.append(self.current)
+        self.t_events.append(self.current["t"])
+        self.snapshot()
+        getattr(self, f"ev_{ev.kind}")(**ev.args)
+        self.current["s"] = round(time.time() - self.current["t"], 2)
+
+    # --- host side ---------------------------------------------------------------------------
+
+    def _qemu_has(self, dev_id):
+        try:
+            return any(c["name"] == dev_id
+                       for c in self.guest.qmp.cmd("qom-list", path="/machine/peripheral"))
+        except Exception:
+            return False
+
+    def _qmp(self, cmd, **args):
+        """A QMP command; an error is a refusal (host side), recorded with QEMU's words."""
+        try:
+            self.guest.qmp.cmd(cmd, **args)
+            self.current.setdefault("ops", []).append({"qmp": cmd, **args})
+            return True
+        except Exception as e:
+            self.current.setdefault("refused", []).append(f"qemu: {str(e)[:80]}")
+            return False
+
+    def _del_primary(self, wait, pair=0):
+        pid = PAIR_IDS[pair][1]
+        self.guest.qmp.clear_events()
+        if self._qmp("device_del", id=pid) and wait:
+            try:
+                self.guest.wait_event("DEVICE_DELETED",
+                                      lambda e: e.get("data", {}).get("device") == pid,
+                                      UNPLUG_S)
+            except TimeoutError:
+                self.fail("unplug not completed", f"no DEVICE_DELETED for {pid} in {UNPLUG_S} s")
+
+    def _add_primary(self, pair=0):
+        if self._qmp("device_add", **self.guest._primary_props(self.guest.primary_model, pair)):
+            self.links_down.discard((pair, "primary"))
+
+    def ev_primary_hotplug(self, wait):
+        if self._qemu_has(PAIR_IDS[0][1]):
+            self._del_primary(wait)
+        else:
+            self._add_primary()
+
+    def ev_primary_bounce(self):
+        if self._qemu_has(PAIR_IDS[0][1]):
+            self._del_primary(False)
+            self._add_primary()
+        else:
+            self._add_primary()
+            self._del_primary(False)
+
+    def ev_set_link(self, nic):
+        key = (0, nic)
+        up = key in self.links_down
+        dev = PAIR_IDS[0][0 if nic == "standby" else 1]
+        if self._qmp("set_link", name=dev, up=up):
+            (self.links_down.discard if up else self.links_down.add)(key)
+
+    def _start_dest(self):
+        return Guest(self.ns, self.flavour, name="storm-dst", pairs=self.plan.pairs,
+                     primary_model=self.guest.primary_model, incoming_port=MIGRATION_PORT)
+
+    def _wait_migration(self, src, t0, cancel_after=None):
+        states, cancelled = [], False
+        while True:
+            st = src.qmp.cmd("query-migrate")
+            if not states or states[-1] != st.get("status"):
+                states.append(st.get("status"))
+            if st.get("status") in ("completed", "failed", "cancelled"):
+                return st, states
+            if cancel_after is not None and not cancelled and \
+                    time.monotonic() - t0 >= cancel_after:
+                src.qmp.cmd("migrate_cancel")
+                cancelled = True
+            if time.monotonic() - t0 > MIGRATE_S:
+                src.qmp.cmd("migrate_cancel")
+                raise StormFailure(f"migration stuck: {states}")
+            time.sleep(0.05)
+
+    def _switch_to(self, dest):
+        src = self.guest
+        self.guest = dest
+        src.stop()
+        self._scan_guest(src)
+        dest.connect_agent(timeout=300)
+        # The destination's primaries are plugged anew, with their link up; virtio-net carries
+        # its link state across.
+        self.links_down = {k for k in self.links_down if k[1] == "standby"}
+
+    def ev_migrate(self):
+        dest = self._start_dest()
+        src = self.guest
+        try:
+            src.qmp.clear_events()
+            t0 = time.monotonic()
+            src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
+            st, states = self._wait_migration(src, t0)
+            self.current["migration"] = {"states": states, "downtime_ms": st.get("downtime")}
+        except Exception:
+            dest.stop()
+            self._scan_guest(dest)
+            raise
+        if st["status"] != "completed":
+            dest.stop()
+            self._scan_guest(dest)
+            self.fail("migration failed", f"{st['status']}: {st.get('error-desc')}")
+            return
+        self._switch_to(dest)
+
+    def ev_migrate_cancel(self, after_ms):
+        dest = self._start_dest()
+        src = self.guest
+        try:
+            src.qmp.clear_events()
+            t0 = time.monotonic()
+            src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
+            st, states = self._wait_migration(src, t0, cancel_after=after_ms / 1000)
+            self.current["migration"] = {"states": states}
+        except Exception:
+            dest.stop()
+            self._scan_guest(dest)
+            raise
+        if st["status"] == "completed":
+            # It finished before the cancel: a migration like any other.
+            self._switch_to(dest)
+            return
+        dest.stop()
+        self._scan_guest(dest)
+        # After a cancelled migration QEMU plugs the primary back in; the guest runs on.
+        if not src.running():
+            try:
+                src.qmp.cmd("cont")
+            except Exception as e:
+                self.fail("guest not running after a cancelled migration", str(e))
+
+    # --- guest links, MTU, VLAN, address lists -------------------------------------------------
+
+    def _dev(self, role, pair=0):
+        n = self.snap.name(pair, role)
+        if not n:
+            self.current["skipped"] = f"no {role}"
+        return n
+
+    def ev_link_toggle(self, role):
+        n = self._dev(role)
+        if n:
+            up = "UP" in self.snap.links[n].get("flags", [])
+            self.op(f"ip link set {n} {'down' if up else 'up'}")
+
+    def ev_mtu_master(self, mtu):
+        m = self._dev("master")
+        if m:
+            self.op(f"ip link set {m} mtu {mtu}")
+
+    def ev_mtu_master_invalid(self, mtu):
+        m = self._dev("master")
+        if not m:
+            return
+        r = self.snap.roles[0]
+        must = True
+        if mtu == "primary_max+1":
+            p = r["primary"]
+            if not p:
+                self.current["skipped"] = "no primary"
+                return
+            mtu = p["max_mtu"] + 1
+            # Refused only while that primary is the master's slave.
+            must = p.get("master") == m
+        elif mtu == "standby_max+1":
+            mtu = r["standby"]["max_mtu"] + 1
+        self.current["mtu"] = mtu
+        self.op(f"ip link set {m} mtu {mtu}", expect_refused=must)
+
+    def ev_mtu_slave(self, role, mtu):
+        n = self._dev(role)
+        if n:
+            self.op(f"ip link set {n} mtu {mtu}")
+
+    def ev_vlan_toggle(self, vid, traffic):
+        m = self._dev("master")
+        if not m:
+            return
+        have = {d["linkinfo"]["info_data"]["id"]: n
+                for n, d in self.snap.stacked(0, "vlan").items()}
+        if vid in have:
+            self.op(f"ip link del {have[vid]}")
+            return
+        name = f"vl{vid}"
+        rc, _ = self.op(f"ip link add link {m} name {name} type vlan id {vid}")
+        if rc == 0:
+            self.op(f"ip link set {name} up")
+            if traffic and vid == config.VLAN_ID:
+                self.op(f"ip addr add {config.GUEST_VLAN_IP4}/{config.PREFIX4} dev {name}")
+                rc, out = self.grun(f"ping -n -c 5 -i 0.1 -W 1 {config.PEER_VLAN_IP4}")
+                self.current["vlan_ping"] = out.strip().splitlines()[-2:] if out else []
+
+    def ev_mcast_toggle(self, group):
+        m = self._dev("master")
+        if m:
+            hexa = group.replace(":", "")
+            verb = "del" if hexa in self.snap.mc.get(m, ()) else "add"
+            self.op(f"ip maddr {verb} {group} dev {m}")
+
+    def ev_macvlan_toggle(self):
+        m = self._dev("master")
+        if not m:
+            return
+        if MACVLAN in self.snap.links:
+            self.op(f"ip link del {MACVLAN}")
+        else:
+            rc, _ = self.op(f"ip link add link {m} name {MACVLAN} type macvlan mode bridge")
+            if rc == 0:
+                self.op(f"ip link set {MACVLAN} up")
+
+    def _flag_toggle(self, flag, word):
+        m = self._dev("master")
+        if m:
+            on = flag in self.snap.links[m].get("flags", [])
+            self.op(f"ip link set {m} {word} {'off' if on else 'on'}")
+
+    def ev_promisc_toggle(self):
+        self._flag_toggle("PROMISC", "promisc")
+
+    def ev_allmulti_toggle(self):
+        self._flag_toggle("ALLMULTI", "allmulticast")
+
+    def ev_ip6_toggle(self, addr):
+        m = self._dev("master")
+        if m:
+            rc, out = self.grun(f"ip -6 addr show dev {m}")
+            verb = "del" if f"{addr}/" in out else "add"
+            self.op(f"ip -6 addr {verb} {addr}/64 dev {m}")
+
+    def ev_rename(self, role, down):
+        n = self._dev(role)
+        if not n:
+            return
+        new = f"{role[0]}{self.current['index']}"
+        if down:
+            self.op(f"ip link set {n} down")
+            rc, _ = self.op(f"ip link set {n} name {new}")
+            self.op(f"ip link set {new if rc == 0 else n} up")
+        else:
+            self.op(f"ip link set {n} name {new}")
+
+    # --- rebinds, modules, offloads, namespaces -------------------------------------------------
+
+    def ev_primary_bind_toggle(self):
+        addr = self.pci_addr[0]
+        drv = self.snap.bus.get(addr)
+        if drv is None:
+            self.current["skipped"] = f"{addr} is not on the guest's bus"
+        elif drv != "-":
+            self.op(f"echo {addr} > /sys/bus/pci/drivers/{drv}/unbind")
+        else:
+            model = self.guest.primary_model
+            self.op(f"echo {addr} > /sys/bus/pci/drivers/{model}/bind")
+
+    def ev_pci_remove_rescan(self, rescan_now):
+        addr = self.pci_addr[0]
+        if addr in self.snap.bus:
+            self.op(f"echo 1 > /sys/bus/pci/devices/{addr}/remove")
+            if rescan_now:
+                self.op("echo 1 > /sys/bus/pci/rescan")
+        else:
+            self.op("echo 1 > /sys/bus/pci/rescan")
+
+    def ev_virtio_bind_toggle(self):
+        dev = self.virtio_dev.get(0)
+        if not dev or dev not in self.snap.bus:
+            self.current["skipped"] = "no virtio device known"
+        elif self.snap.bus[dev] != "-":
+            self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
+        else:
+            self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
+
+    def _remove_virtio_net(self):
+        rc, _ = self.op("rmmod virtio_net", timeout=300)
+        return rc == 0
+
+    def ev_module_reload(self, module):
+        if module == "e1000e":
+            self.op("rmmod e1000e", timeout=300)
+            self.op("modprobe e1000e")
+        elif module == "virtio_net":
+            self._remove_virtio_net()
+            self.op("modprobe virtio_net")
+        else:
+            if self._remove_virtio_net():
+                self.op("rmmod net_failover", timeout=300)
+                self.grun("rmmod failover 2>/dev/null; true")
+            self.op("modprobe virtio_net")
+
+    def ev_module_order(self):
+        self._remove_virtio_net()
+        self.op("rmmod e1000e", timeout=300)
+        self.op("modprobe e1000e")
+        self.op("modprobe virtio_net")
+
+    def ev_offload_toggle(self, role, feature):
+        n = self._dev(role)
+        if not n:
+            return
+        long = {"tso": "tcp-segmentation-offload", "gso": "generic-segmentation-offload",
+                "sg": "scatter-gather", "rx-vlan-filter": "rx-vlan-filter"}[feature]
+        rc, out = self.grun(f"ethtool -k {n}")
+        m = re.search(rf"^{long}: (on|off)( \[fixed\])?", out, re.M)
+        if not m:
+            self.current["skipped"] = f"{n} has no {feature}"
+            return
+        self.current["fixed"] = bool(m.group(2))
+        self.op(f"ethtool -K {n} {feature} {'off' if m.group(1) == 'on' else 'on'}")
+
+    def ev_netns_toggle(self):
+        r = self.snap.roles[0]
+        if r["primary_ns"]:
+            ns, d = r["primary_ns"]
+            self.op(f"ip -n {ns} link set {d['ifname']} netns 1")
+        elif r["primary"]:
+            self.grun(f"ip netns add {GUEST_NS} 2>/dev/null; true")
+            self.op(f"ip link set {r['primary']['ifname']} netns {GUEST_NS}")
+        else:
+            self.current["skipped"] = "no primary"
+
+    def ev_netns_delete(self):
+        r = self.snap.roles[0]
+        if not r["primary_ns"]:
+            if not r["primary"]:
+                self.current["skipped"] = "no primary"
+                return
+            self.grun(f"ip netns add {GUEST_NS} 2>/dev/null; true")
+            rc, _ = self.op(f"ip link set {r['primary']['ifname']} netns {GUEST_NS}")
+            if rc != 0:
+                return
+        self.op(f"ip netns del {GUEST_NS}")
+
+    # --- refused attempts ------------------------------------------------------------------------
+
+    def _enslaved(self, role):
+        n = self._dev(role)
+        m = self.snap.name(0, "master")
+        if n and self.snap.links[n].get("master") == m:
+            return n
+        if n:
+            self.current["skipped"] = f"{role} {n} is not the master's slave"
+        return None
+
+    def ev_refuse_bridge(self, role):
+        n = self._enslaved(role)
+        if n:
+            self.grun(f"ip link add {BRIDGE} type bridge 2>/dev/null; true")
+            self.op(f"ip link set {n} master {BRIDGE}", expect_refused=True)
+            self.grun(f"ip link del {BRIDGE}")
+
+    def ev_refuse_bond(self, role):
+        n = self._enslaved(role)
+        if n:
+            self.grun(f"ip link add {BOND} type bond 2>/dev/null; true")
+            self.op(f"ip link set {n} master {BOND}", expect_refused=True)
+            self.grun(f"ip link del {BOND}")
+
+    def ev_refuse_mac(self):
+        m = self._dev("master")
+        if m:
+            self.op(f"ip link set {m} address 52:54:00:fa:11:99", expect_refused=True)
+
+    # --- readers ------------------------------------------------------------------------------
+
+    def ev_readers_toggle(self):
+        if self.readers:
+            self.grun("touch /tmp/readers.stop")
+        else:
+            self.grun(
+                "rm -f /tmp/readers.stop; setsid sh -c 'while [ ! -e /tmp/readers.stop ]; do "
+                "ip -s -d link >/dev/null 2>&1; for d in /sys/class/net/*; do n=${d##*/}; "
+                "ethtool -S $n >/dev/null 2>&1; ethtool $n >/dev/null 2>&1; "
+                "cat $d/statistics/rx_packets $d/statistics/tx_packets $d/mtu $d/operstate "
+                "$d/carrier >/dev/null 2>&1; done; sleep 0.2; done' >/dev/null 2>&1 </dev/null &")
+        self.readers = not self.readers
+
+    # --- settle: restore, then traffic through the primary ---------------------------------------
+
+    def restore(self):
+        """Put everything back: QEMU's primaries and links, modules, namespaces, bindings, the
+        PCI bus, admin state and MTU of the master and its slaves."""
+        for p in range(self.plan.pairs):
+            sid, pid = PAIR_IDS[p]
+            if not self._qemu_has(pid):
+                self._add_primary(p)
+            for dev in (sid, pid):
+                try:
+                    self.guest.qmp.cmd("set_link", name=dev, up=True)
+                except Exception:
+                    pass  # a primary still hidden by QEMU
+            self.links_down -= {(p, "standby"), (p, "primary")}
+        self.grun(f"ip netns del {GUEST_NS} 2>/dev/null; rm -f /tmp/readers.stop; "
+                  "modprobe e1000e; modprobe virtio_net; echo 1 > /sys/bus/pci/rescan; true",
+                  timeout=300)
+        snap = self.snapshot()
+        for p in range(self.plan.pairs):
+            dev = self.virtio_dev.get(p)
+            if dev and snap.bus.get(dev) == "-":
+                self.grun(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
+            addr = self.pci_addr[p]
+            if snap.bus.get(addr) == "-":
+                self.grun(f"echo {addr} > /sys/bus/pci/drivers/{self.guest.primary_model}/bind")
+
+    def settle(self, why):
+        """Restore, then wait until traffic flows through each pair's primary: its counters
+        carry the pings and the standby sends nothing. -> seconds it took, or None."""
+        t0 = time.monotonic()
+        deadline = t0 + RECOVER_S
+        last = None
+        while True:
+            # Again in every round: an unplug that was pending may only now have landed.
+            self.restore()
+            snap = self.snapshot()
+            self.ensure_ip()
+            cmds = []
+            for p in range(self.plan.pairs):
+                r = snap.roles[p]
+                for role in ("master", "standby", "primary"):
+                    d = r[role]
+                    if d and (d.get("mtu") != 1500 or "UP" not in d.get("flags", [])):
+                        cmds.append(f"ip link set {d['ifname']} mtu 1500 up")
+            if cmds:
+                self.grun("; ".join(cmds))
+            ok, last = self._flows_through_primary()
+            if ok:
+                took = round(time.monotonic() - t0, 1)
+                self.recoveries.append({"after": why, "s": took})
+                return took
+            if time.monotonic() > deadline:
+                self.fail("traffic did not recover through the primary",
+                          f"within {RECOVER_S} s of settling: {last}")
+                self.recoveries.append({"after": why, "s": None, "detail": last})
+                return None
+            time.sleep(1)
+
+    def _flows_through_primary(self, window=2.0):
+        a = self.snapshot()
+        time.sleep(window)
+        b = self.snapshot()
+        ca, cb = counters_of(a), counters_of(b)
+        seen = {}
+        for p in range(self.plan.pairs):
+            r = b.roles[p]
+            if not (r["master"] and r["primary"] and r["primary"].get("master") ==
+                    r["master"]["ifname"]):
+                return False, f"pair {p}: primary not enslaved"
+            d = {role: tuple(y - x for x, y in zip(ca[k], cb[k]))
+                 for role in ("primary", "standby") for k in [(p, role, r[role]["ifindex"])]
+                 if k in ca and k in cb}
+            seen[p] = d
+            # The peer's ping (100 pps) and, on pair 0, the guest's: both ways.
+            need = int(window * 100 * 0.8)
+            if "primary" not in d or d["primary"][0] < need or d["primary"][1] < need:
+                return False, f"pair {p}: primary rx/tx {d.get('primary')} < {need}: {seen}"
+            if d.get("standby", (0, 0))[1] != 0:
+                return False, f"pair {p}: standby sent {d['standby'][1]} packets: {seen}"
+        return True, seen
+
+    def ev_settle(self):
+        self.settle(f"event {self.current['index']}")
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _scan_guest(self, g):
+        """Kernel-log reports of guest g since the last scan, minus the known ones."""
+        found = []
+        for rep in (g.final_problems if g.final_problems is not None else g.scan()):
+            if not known_splat(self.flavour, rep):
+                found.append(rep)
+        if g.final_problems is not None:
+            g.final_problems = []
+        for rep in found:
+            if rep.startswith("unreferenced object"):
+                self.leaks.append(rep)
+            else:
+                self.splats[splat_class(rep)] += 1
+            self.fail("kernel log", rep)
+        return found
+
+    def check(self):
+        """After an event: invariants (read again when they fail, for a change still landing),
+        the kernel log, and the traffic generators."""
+        snap = self.snapshot()
+        self.ensure_ip()
+        bad = invariants(snap, self.master_counters)
+        for _ in range(2):
+            if not bad:
+                break
+            time.sleep(1)
+            bad = invariants(self.snapshot(), self.master_counters)
+        for b in bad:
+            self.fail("invariant", b)
+        self._console_scan()
+        self.traffic.check(self.current["index"])
+
+    def _console_scan(self):
+        g = self.guest
+        if not g.console.exists():
+            return
+        text = g.console.read_bytes()
+        new, g.scanned = text[g.scanned:], len(text)
+        for rep in klog.problems(new.decode(errors="replace")):
+            if not known_splat(self.flavour, rep):
+                self.splats[splat_class(rep)] += 1
+                self.fail("kernel log", rep)
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self):
+        self.ns.start_vlan_peer()
+        self.current = {"index": -1, "kind": "boot", "args": {}, "t": time.time()}
+        try:
+            return self._run()
+        finally:
+            if self.guest:
+                self.guest.stop()
+
+    def _run(self):
+        self.boot()
+        self.traffic = Traffic(self)
+        self.traffic.start()
+        aborted = None
+        try:
+            for ev in self.plan.events:
+                try:
+                    self.run_event(ev)
+                    self.check()
+                except Exception as e:  # noqa: BLE001 - any failure is reported, then judged
+                    self.fail("event aborted", f"{type(e).__name__}: {e}")
+                    aborted = self._alive(ev.index)
+                    if aborted:
+                        self.report_failure()
+                        break
+                if self.current.get("failures"):
+                    self.report_failure()
+                else:
+                    self.last_clean = ev.index
+            self.current = {"index": len(self.plan.events), "kind": "end", "args": {},
+                            "t": time.time()}
+            self.events.append(self.current)
+            self.t_events.append(self.current["t"])
+            if not aborted:
+                if self.readers:
+                    self.ev_readers_toggle()
+                self.settle("the end")
+                self.check()
+        finally:
+            traffic = self.traffic.stop()
+        if not aborted:
+            self.final_checks()
+        self.guest.stop()
+        self._scan_guest(self.guest)
+        if self.current.get("failures") and not self.current.get("reported"):
+            self.report_failure()
+        return self.summary(traffic, aborted)
+
+    def _alive(self, index):
+        """After an exception: None if the guest still runs and answers, else why not."""
+        if not self.guest.running():
+            return f"the guest stopped at event {index}"
+        try:
+            self.guest.connect_agent(timeout=180)
+        except (AgentError, OSError) as e:
+            return f"the guest's agent stopped answering at event {index}: {e}"
+        return None
+
+    def final_checks(self):
+        """kmemleak (two scans, through the guest's scanner), then the failover module must
+        unload, and nothing may be reported after (the guest's last scan, at its stop)."""
+        self._scan_guest(self.guest)
+        rc, out = self.grun("rmmod virtio_net && rmmod net_failover && "
+                            "{ rmmod failover 2>/dev/null; true; } && lsmod", timeout=300)
+        self.current["unload"] = {"rc": rc, "lsmod": out.strip()[-300:]}
+        if rc != 0 or re.search(r"^(net_failover|failover)\s", out, re.M):
+            self.fail("failover module did not unload", out.strip()[-300:])
+        time.sleep(2)
+
+    def report_failure(self):
+        """Print a failure: the seed, the event, the events since the last clean check, and the
+        log lines."""
+        ev = self.current
+        since = [e for e in self.events if self.last_clean < e["index"] <= ev["index"]]
+        lines = [f"STORM FAILURE: flavour {self.flavour}, seed {self.plan.seed}, "
+                 f"event #{ev['index']} ({ev['kind']} {ev['args']})",
+                 f"  events since the last clean check (#{self.last_clean}):"]
+        lines += [f"    #{e['index']} {e['kind']} {e['args']} ops={e.get('ops', [])} "
+                  f"refused={e.get('refused', [])}" for e in since]
+        lines += ["  " + f.replace("\n", "\n    ") for f in ev["failures"]]
+        self.failures.append({"event": ev["index"], "kind": ev["kind"],
+                              "failures": list(ev["failures"])})
+        self.log("\n".join(lines))
+        ev["reported"] = True
+        self.last_clean = ev["index"]
+
+    # --- the report ----------------------------------------------------------------------------
+
+    def _kind(self, idx):
+        if idx < 0:
+            return "boot"
+        return self.plan.events[idx].kind if idx < len(self.plan.events) else "end"
+
+    def _event_at(self, t):
+        """Index of the event that was running at host time t."""
+        i = -1
+        for j, start in enumerate(self.t_events):
+            if start <= t:
+                i = j
+            else:
+                break
+        return i
+
+    def summary(self, traffic, aborted):
+        by_kind = Counter(e["kind"] for e in self.events if e["index"] >= 0
+                          and e["kind"] in KIND)
+        refused = defaultdict(Counter)
+        for e in self.events:
+            for err in e.get("refused", []):
+                refused[e["kind"]][err] += 1
+        skipped = Counter(e["kind"] for e in self.events if e.get("skipped"))
+        failures_by = Counter(f.split(":", 1)[0] for e in self.events
+                              for f in e.get("failures", []))
+        lost, interruptions, quiet = {}, [], []
+        for p, text in traffic["pings"]:
+            sent, received, gaps = ping_gaps(text)
+            lost[f"peer_to_pair{p}"] = {"sent": sent, "received": received,
+                                        "lost": sent - received}
+            for t_from, t_to, n in gaps:
+                t_to = t_to or time.time()
+                # The first lost request left about one interval after the last answered one.
+                idx = self._event_at(t_from + 0.01)
+                dur = round(t_to - t_from, 2)
+                if dur > INTERRUPT_S:
+                    interruptions.append({"pair": p, "event": idx, "kind": self._kind(idx),
+                                          "s": dur, "lost": n})
+                # The quiet pair may lose only to what the whole guest goes through.
+                during = range(self._event_at(t_from), self._event_at(t_to) + 1)
+                if p == 1 and not any(self._kind(i) not in KIND or KIND[self._kind(i)].guest_wide
+                                      for i in during):
+                    quiet.append({"event": idx, "kind": self._kind(idx), "lost": n})
+        m = _summary.search(traffic["guest_ping"])
+        if m:
+            lost["guest_to_peer"] = {"sent": int(m.group(1)), "received": int(m.group(2)),
+                                     "lost": int(m.group(1)) - int(m.group(2))}
+        for q in quiet:
+            failures_by["quiet pair lost packets"] += 1
+            self.failures.append({"event": q["event"], "kind": q["kind"],
+                                  "failures": [f"quiet pair lost {q['lost']} packets"]})
+        total_lost = sum(v["lost"] for v in lost.values())
+        n = max(1, len(self.plan.events))
+        return {
+            "flavour": self.flavour, "seed": self.plan.seed, "pairs": self.plan.pairs,
+            "events": len(self.plan.events),
+            "events_by_kind": dict(sorted(by_kind.items())),
+            "skipped_by_kind": dict(sorted(skipped.items())),
+            "refused": {k: dict(v) for k, v in sorted(refused.items())},
+            "failures_by_class": dict(failures_by),
+            "invariant_failures": failures_by.get("invariant", 0),
+            "splats": dict(self.splats), "leaks": len(self.leaks),
+            "interruptions": interruptions, "interrupt_bound_s": INTERRUPT_S,
+            "iperf_restarts": traffic_restarts(self),
+            "lost": lost, "lost_total": total_lost,
+            "guest_ping_output": traffic["guest_ping"][-300:],
+            "lost_per_100_events": round(total_lost * 100 / n, 1),
+            "recoveries": self.recoveries, "recover_bound_s": RECOVER_S,
+            "unload": self.events[-1].get("unload"),
+            "aborted": aborted, "failures": self.failures,
+            "passed": not self.failures and not aborted,
+            "log": [{k: v for k, v in e.items() if k != "t"} for e in self.events],
+        }
+
+
+def traffic_restarts(storm):
+    return storm.traffic.iperf_restarts if hasattr(storm, "traffic") else []
+
+
+_CLASSES = (("KASAN", "kasan"), ("KFENCE", "kfence"), ("UBSAN", "ubsan"), ("ODEBUG", "odebug"),
+            ("refcount_t", "refcount"), ("ref_tracker", "ref_tracker"),
+            ("circular locking", "lockdep"), ("recursive locking", "lockdep"),
+            ("inconsistent lock", "lockdep"), ("non-static key", "lockdep"),
+            ("suspicious RCU", "rcu"), ("detected stall", "rcu_stall"),
+            ("sleeping function", "atomic_sleep"), ("lockup", "lockup"),
+            ("blocked for more than", "hung_task"), ("unregister_netdevice", "unregister_wait"),
+            ("Usage count", "unregister_wait"), ("corruption", "list_corruption"),
+            ("panicked at", "rust_panic"), ("WARNING:", "warning"), ("BUG:", "bug"),
+            ("kernel BUG", "bug"), ("Oops", "oops"), ("general protection", "oops"))
+
+
+def splat_class(report):
+    """A report's class, for the storm's table."""
+    first = report.splitlines()[0]
+    for needle, cls in _CLASSES:
+        if needle in first:
+            return cls
+    for needle, cls in _CLASSES:
+        if needle in report:
+            return cls
+    return "other"
+
+
+def report_table(reports):
+    """The per-seed table: one column per flavour."""
+    fl = [r["flavour"] for r in reports]
+    w = max(24, *(len(f) + 2 for f in fl))
+    rows = []
+
+    def row(name, vals):
+        rows.append(f"{name:<34}" + "".join(f"{str(v):>{w}}" for v in vals))
+
+    row("", fl)
+    row("events (pairs)", [f"{r['events']} ({r['pairs']})" for r in reports])
+    for k in KINDS:
+        vals = [r["events_by_kind"].get(k.name, 0) for r in reports]
+        if any(vals):
+            sk = [r["skipped_by_kind"].get(k.name, 0) for r in reports]
+            row(f"  {k.name}",
+                [f"{v}" + (f" ({s} skipped)" if s else "") for v, s in zip(vals, sk)])
+    errs = sorted({(k, e) for r in reports for k, v in r["refused"].items() for e in v})
+    if errs:
+        row("refused (kind: errno)", [""] * len(reports))
+        for k, e in errs:
+            row(f"  {k}: {e}"[:34], [r["refused"].get(k, {}).get(e, 0) for r in reports])
+    row("invariant failures", [r["invariant_failures"] for r in reports])
+    classes = sorted({c for r in reports for c in r["splats"]})
+    row("splats", [sum(r["splats"].values()) for r in reports])
+    for c in classes:
+        row(f"  {c}", [r["splats"].get(c, 0) for r in reports])
+    row("leaks (kmemleak)", [r["leaks"] for r in reports])
+    row(f"interruptions > {reports[0]['interrupt_bound_s']} s",
+        [len(r["interruptions"]) for r in reports])
+    row("iperf3 stream restarts", [len(r["iperf_restarts"]) for r in reports])
+    row("packets lost", [r["lost_total"] for r in reports])
+    row("  per 100 events", [r["lost_per_100_events"] for r in reports])
+    row(f"recovered through primary (<= {reports[0]['recover_bound_s']} s)",
+        [f"{sum(1 for x in r['recoveries'] if x['s'] is not None)}/{len(r['recoveries'])}, "
+         f"max {max((x['s'] for x in r['recoveries'] if x['s'] is not None), default='-')} s"
+         for r in reports])
+    row("failover module unloaded",
+        [bool(r["unload"] and r["unload"]["rc"] == 0) for r in reports])
+    row("other failures", [sum(v for k, v in r["failures_by_class"].items()
+                               if k not in ("invariant", "kernel log")) for r in reports])
+    row("aborted", [r["aborted"] or "no" for r in reports])
+    row("minutes", [round(r["seconds"] / 60, 1) for r in reports])
+    row("PASSED", [r["passed"] for r in reports])
+    return "\n".join(rows)

@@ -1,0 +1,158 @@
+"""The event storm's plan and its checks, on the host: the sequence is a function of the seed
+alone, every event kind is reachable, and the invariants catch what they are meant to."""
+
+import json
+
+import pytest
+
+from nfr import config
+from nfr.storm import Snapshot, errno_of, group_state, invariants, ping_gaps, state_diff
+from nfr.stormplan import KIND, KINDS, draw_seed, plan
+
+
+def test_same_seed_same_sequence():
+    a, b = plan(1234, 500), plan(1234, 500)
+    assert a == b
+    assert [(e.kind, e.args) for e in a.events] == [(e.kind, e.args) for e in b.events]
+
+
+def test_other_seed_other_sequence():
+    assert plan(1, 100).events != plan(2, 100).events
+
+
+def test_replay_is_a_prefix():
+    full = plan(77, 300)
+    cut = full.upto(41)
+    assert cut.events == full.events[:42] and cut.pairs == full.pairs and cut.seed == 77
+
+
+def test_every_kind_reachable_and_both_guest_shapes():
+    seen, pairs = set(), set()
+    for seed in range(1, 21):
+        p = plan(seed, 500)
+        seen |= {e.kind for e in p.events}
+        pairs.add(p.pairs)
+    assert seen == {k.name for k in KINDS}
+    assert pairs == {1, 2}
+
+
+def test_arguments_cover_their_choices():
+    p = plan(5, 3000)
+    args = {k.name: set() for k in KINDS}
+    for e in p.events:
+        args[e.kind].add(json.dumps(e.args, sort_keys=True))
+    assert {json.loads(a)["wait"] for a in args["primary_hotplug"]} == {True, False}
+    assert {json.loads(a)["role"] for a in args["link_toggle"]} == {"master", "standby",
+                                                                     "primary"}
+    assert {json.loads(a)["mtu"] for a in args["mtu_master_invalid"]} >= {0, 67, 65536}
+    assert {json.loads(a)["module"] for a in args["module_reload"]} == {
+        "e1000e", "virtio_net", "net_failover"}
+
+
+def test_seed_zero_is_not_a_seed():
+    with pytest.raises(ValueError):
+        plan(0, 10)
+    assert draw_seed() > 0
+    assert KIND["migrate"].guest_wide and not KIND["primary_hotplug"].guest_wide
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+MAC = config.FAILOVER_MAC
+
+
+def link(name, idx, **kw):
+    d = {"ifname": name, "ifindex": idx, "address": MAC, "mtu": 1500, "min_mtu": 68,
+         "max_mtu": 9000, "flags": ["UP"],
+         "stats64": {"rx": {"packets": 10, "bytes": 1000}, "tx": {"packets": 10, "bytes": 1000}}}
+    d.update(kw)
+    return d
+
+
+def snap(links, lowers, ns=None, mc=""):
+    text = json.dumps(links) + "\n@@NS\n"
+    for n, ls in (ns or {}).items():
+        text += f"@ns {n}\n{json.dumps(ls)}\n"
+    text += "@@LOWER\n" + "".join(f"/sys/class/net/{m}/lower_{lo}\n" for m, lo in lowers)
+    text += "@@MC\n" + mc + "@@BUS\n0000:02:00.0 e1000e\nvirtio1 virtio_net\n"
+    return Snapshot(text, 1)
+
+
+def group(**primary):
+    links = [link("eth0", 3, parentbus="virtio", parentdev="virtio1"),
+             link("eth1", 4, parentbus="virtio", parentdev="virtio1", master="eth0"),
+             link("eth2", 5, parentbus="pci", parentdev="0000:02:00.0", master="eth0",
+                  **primary)]
+    return links
+
+
+def test_invariants_hold_on_a_sound_group():
+    s = snap(group(), [("eth0", "eth1"), ("eth0", "eth2")])
+    assert s.name(0, "master") == "eth0" and s.name(0, "standby") == "eth1"
+    assert s.name(0, "primary") == "eth2"
+    assert invariants(s, {}) == []
+
+
+def test_invariants_catch_a_broken_group():
+    # The master's MTU above a slave's maximum.
+    s = snap(group(max_mtu=1400), [("eth0", "eth1"), ("eth0", "eth2")])
+    assert any("outside eth2" in b for b in invariants(s, {}))
+    # A lower link without the slave's master link, and the reverse.
+    s = snap(group(), [("eth0", "eth1")])
+    assert any("lowers" in b for b in invariants(s, {}))
+    # A slave enslaved from another namespace.
+    links = group()[:2]
+    other = [link("eth2", 5, parentbus="pci", master="eth0")]
+    s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")], ns={"storm": other})
+    bad = invariants(s, {})
+    assert any("not in its namespace" in b for b in bad)
+    assert any("in namespace storm is enslaved" in b for b in bad)
+    # Two masters over one standby.
+    links = group() + [link("eth3", 6, parentbus="virtio", parentdev="virtio1")]
+    s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")])
+    assert any("2 masters" in b for b in invariants(s, {}))
+
+
+def test_invariants_catch_counters_going_backwards():
+    prev = {}
+    s = snap(group(), [("eth0", "eth1"), ("eth0", "eth2")])
+    assert invariants(s, prev) == []
+    links = group()
+    links[0]["stats64"]["tx"]["packets"] = 3
+    s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")])
+    assert any("backwards" in b for b in invariants(s, prev))
+    # A new master (another ifindex) starts from zero: not a failure.
+    links = group()
+    links[0].update(ifindex=9)
+    links[0]["stats64"]["tx"]["packets"] = 0
+    s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")])
+    assert invariants(s, prev) == []
+
+
+def test_refused_operation_state_compare():
+    a = group_state(snap(group(), [("eth0", "eth1"), ("eth0", "eth2")],
+                         mc="3 eth0 1 0 01005e010203\n"))
+    b = group_state(snap(group(), [("eth0", "eth1"), ("eth0", "eth2")]))
+    assert any("mc" in d for d in state_diff(a, b))
+    c = group_state(snap(group(mtu=1400), [("eth0", "eth1"), ("eth0", "eth2")],
+                         mc="3 eth0 1 0 01005e010203\n"))
+    assert any("primary: mtu 1500 -> 1400" in d for d in state_diff(a, c))
+    # The primary gone (a pending unplug landing) is not a change of state.
+    d = group_state(snap(group()[:2], [("eth0", "eth1")], mc="3 eth0 1 0 01005e010203\n"))
+    assert state_diff(a, d) == []
+
+
+def test_ping_gaps_and_wrap():
+    lines = [f"[{100 + i * 0.01:.6f}] 64 bytes from 198.18.0.2: icmp_seq={i % 65536} ttl=64"
+             for i in range(1, 70000) if not 500 <= i < 800]
+    lines.append("69999 packets transmitted, 69699 received, 0% packet loss")
+    sent, received, gaps = ping_gaps("\n".join(lines))
+    assert (sent, received) == (69999, 69699)
+    assert len(gaps) == 1 and gaps[0][2] == 300
+    assert abs(gaps[0][1] - gaps[0][0] - 3.01) < 1e-6
+
+
+def test_errno_names():
+    assert errno_of("RTNETLINK answers: Device or resource busy") == "EBUSY"
+    assert errno_of("Error: mtu greater than device maximum.") == "mtu greater than device maximum"
+    assert errno_of("RTNETLINK answers: Operation not supported") == "EOPNOTSUPP"
