@@ -6,6 +6,8 @@
 #                 production kernels, and its debug subset on the debug kernels (KASAN, lockdep,
 #                 kmemleak, ...); every test is checked by the kernel-log scanner
 #   make check-debug  the whole suite on the debug kernels
+#   make storm    a seeded storm of overlapping events under traffic, on the debug kernels
+#                 (SEED=, EVENTS=, DRIVERS=, REPLAY=, STORM_OUT=; tests/run_storm.py)
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON),
 #                 on the production kernels
 #   make build    host setup, kernels and initramfs for every flavour
@@ -30,9 +32,17 @@ PYTEST_ARGS ?=
 BENCH_RUNS ?= 5
 BENCH_OUT ?= $(NFR_CACHE)/out/bench.json
 export BENCH_OUT
+# make storm: SEED=0 draws a seed and prints it; DRIVERS names drivers (c, rust), each run on
+# its debug flavour; STORM_FLAVOURS names exact flavours instead; REPLAY=i stops after event i.
+SEED ?= 0
+EVENTS ?= 500
+REPLAY ?=
+STORM_OUT ?= $(NFR_CACHE)/out/storm.json
+STORM_FLAVOURS ?=
+storm_flavours = $(if $(STORM_FLAVOURS),$(STORM_FLAVOURS),$(foreach d,$(DRIVERS),$(if $(findstring -,$(d)),$(d),$(d)-debug)))
 
-.PHONY: all build setup kernels kernels-bench paths check check-debug lint bench demo patches \
-	clean distclean
+.PHONY: all build setup kernels kernels-bench kernels-storm paths check check-debug lint bench \
+	storm demo patches clean distclean
 
 all: build
 
@@ -47,6 +57,9 @@ kernels: setup
 kernels-bench: setup
 	$(call build_flavours,$(DRIVERS))
 
+kernels-storm: setup
+	$(call build_flavours,$(storm_flavours))
+
 build: kernels
 
 paths:
@@ -57,9 +70,9 @@ list = $(subst $(eval) ,$(comma),$(1))
 check: kernels
 	@scripts/lint.sh $(lastword $(DRIVERS))
 	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
-		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rxXs -m "not storm" $(PYTEST_ARGS)
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) \
-		$(PY) -m pytest -v -rxXs -m debug $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rxXs -m "debug or storm" $(PYTEST_ARGS)
 
 check-debug: kernels
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
@@ -71,6 +84,10 @@ lint:
 bench: kernels-bench
 	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) \
 		$(PY) run_bench.py --runs $(BENCH_RUNS) --out $(BENCH_OUT)
+
+storm: kernels-storm
+	cd tests && $(PY) run_storm.py --seed "$(SEED)" --events $(EVENTS) \
+		--flavours "$(storm_flavours)" --out $(STORM_OUT) $(if $(REPLAY),--replay $(REPLAY))
 
 demo: kernels-bench
 	cd tests && $(PY) demo.py --driver $(lastword $(DRIVERS))

@@ -19,6 +19,9 @@ def pytest_configure(config):
         "markers", "debug: in the subset that `make check` also runs on the debug kernels (the "
         "unplug, replug, migration, unload and teardown paths, KUnit and the sample); `make "
         "check-debug` runs every test on them")
+    config.addinivalue_line(
+        "markers", "storm: the short event storm, run by `make check` on the Rust debug kernel "
+        "(tests/test_storm.py); `make storm` runs the full length")
 
 
 def pytest_generate_tests(metafunc):

@@ -1,0 +1,46 @@
+"""A short event storm (tests/nfr/storm.py) on the Rust debug kernel, in `make check`: one fixed
+seed, and one drawn at each run and printed, so that every run also tries a new sequence. The
+full length is `make storm`."""
+
+import os
+
+import pytest
+
+from nfr import config
+from nfr.netns import NetNS
+from nfr.storm import Storm, report_table
+from nfr.stormplan import draw_seed, plan
+from nfr.vm import debug
+
+EVENTS = int(os.environ.get("NFR_STORM_EVENTS", "60"))
+FIXED_SEED = 20261202
+
+
+def storm_flavours():
+    """The Rust debug flavours among those under test ($NFR_DRIVERS)."""
+    return [f for f in config.flavours() if debug(f) and config.driver_of(f) == "rust"
+            and "builtin" not in f]
+
+
+def pytest_generate_tests(metafunc):
+    if "storm_flavour" in metafunc.fixturenames:
+        metafunc.parametrize("storm_flavour", storm_flavours() or
+                             [pytest.param(None, marks=pytest.mark.skip(
+                                 reason="no Rust debug flavour under test"))])
+
+
+@pytest.mark.storm
+@pytest.mark.parametrize("seed", [FIXED_SEED, "drawn"])
+def test_short_storm(storm_flavour, seed):
+    if seed == "drawn":
+        seed = draw_seed()
+    print(f"storm seed {seed} ({EVENTS} events, replay: make storm SEED={seed} EVENTS={EVENTS} "
+          f"DRIVERS=rust)")
+    ns = NetNS()
+    try:
+        rep = Storm(storm_flavour, plan(seed, EVENTS), ns).run()
+    finally:
+        ns.close()
+    print(report_table([dict(rep, seconds=0)]))
+    assert rep["passed"], (f"storm seed {seed} on {storm_flavour} failed (replay: make storm "
+                           f"SEED={seed} EVENTS={EVENTS} DRIVERS=rust): {rep['failures']}")
