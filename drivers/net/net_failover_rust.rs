@@ -890,3 +890,19 @@ impl kernel::Module for FailoverModule {
         })
     }
 }
+
+impl Drop for FailoverModule {
+    fn drop(&mut self) {
+        // A static is never dropped: the list's buffer, allocated by the first master, would
+        // outlive the module (kmemleak reports it once the module is gone). Every master is
+        // gone by now (virtio_net, which creates them, uses this module), but whatever is left
+        // is dropped after the RTNL is released, as a registration's drop takes it.
+        let masters = {
+            let guard = RtnlGuard::lock();
+            let rtnl = guard.token();
+            let mut masters = MASTERS.borrow_mut(&rtnl);
+            core::mem::take(&mut *masters)
+        };
+        drop(masters);
+    }
+}
