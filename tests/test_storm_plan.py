@@ -6,7 +6,8 @@ import json
 import pytest
 
 from nfr import config
-from nfr.storm import Snapshot, errno_of, group_state, invariants, ping_gaps, state_diff
+from nfr.storm import (Snapshot, counters_diff, counters_of, errno_of, group_state, invariants,
+                        ping_gaps, state_diff)
 from nfr.stormplan import KIND, KINDS, draw_seed, plan
 
 
@@ -107,6 +108,11 @@ def test_invariants_catch_a_broken_group():
     bad = invariants(s, {})
     assert any("not in its namespace" in b for b in bad)
     assert any("in namespace storm is enslaved" in b for b in bad)
+    # A device of another pair (another MAC) under this pair's master.
+    links = group()
+    links[2]["address"] = config.PAIR1_MAC
+    s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")])
+    assert any("another pair's device" in b for b in invariants(s, {}))
     # Two masters over one standby.
     links = group() + [link("eth3", 6, parentbus="virtio", parentdev="virtio1")]
     s = snap(links, [("eth0", "eth1"), ("eth0", "eth2")])
@@ -156,3 +162,14 @@ def test_errno_names():
     assert errno_of("RTNETLINK answers: Device or resource busy") == "EBUSY"
     assert errno_of("Error: mtu greater than device maximum.") == "mtu greater than device maximum"
     assert errno_of("RTNETLINK answers: Operation not supported") == "EOPNOTSUPP"
+
+
+def test_refused_operation_must_not_reset_counters():
+    before = counters_of(snap(group(), [("eth0", "eth1"), ("eth0", "eth2")]))
+    links = group()
+    links[1]["stats64"]["tx"]["packets"] = 2
+    assert counters_diff(before, snap(links, [("eth0", "eth1"), ("eth0", "eth2")])) == \
+        ["pair 0 standby: counters (10, 10) -> (10, 2)"]
+    links = group()
+    links[2]["stats64"]["rx"]["packets"] = 50
+    assert counters_diff(before, snap(links, [("eth0", "eth1"), ("eth0", "eth2")])) == []

@@ -192,6 +192,10 @@ def invariants(snap, prev_counters):
             if low not in snap.links:
                 bad.append(f"pair {p}: master {mname} holds {low}, which is not in its "
                            f"namespace")
+            elif config.pair_mac(p) not in (snap.links[low].get("address"),
+                                            snap.links[low].get("permaddr")):
+                bad.append(f"pair {p}: master {mname} holds {low}, another pair's device "
+                           f"({snap.links[low].get('address')})")
         for ns, links in snap.netns.items():
             for n, d in links.items():
                 if d.get("master") and config.pair_mac(p) in (d.get("address"),
@@ -245,6 +249,15 @@ def state_diff(before, after):
             if after[key].get(f) != v:
                 diff.append(f"pair {key[0]} {key[1]}: {f} {v!r} -> {after[key].get(f)!r}")
     return diff
+
+
+def counters_diff(before, snap):
+    """Counters (counters_of) that went backwards since `before`, on the devices present in
+    both. Under traffic they move; a refused operation must not reset them."""
+    after = counters_of(snap)
+    return [f"pair {k[0]} {k[1]}: counters {before[k]} -> {after[k]}"
+            for k in before.keys() & after.keys()
+            if any(a < b for a, b in zip(after[k], before[k]))]
 
 
 def counters_of(snap):
@@ -480,7 +493,8 @@ class Storm:
     def op(self, cmd, expect_refused=False, timeout=120):
         """One guest operation. A refused one must change nothing: the group's state is
         compared before and after. -> (rc, output)."""
-        before = group_state(self.snapshot())
+        snap = self.snapshot()
+        before, counters = group_state(snap), counters_of(snap)
         rc, out = self.grun(cmd, timeout)
         rec = self.current
         rec.setdefault("ops", []).append({"cmd": cmd, "rc": rc})
@@ -488,11 +502,13 @@ class Storm:
             err = errno_of(out)
             rec["ops"][-1]["out"] = out.strip()[-200:]
             rec.setdefault("refused", []).append(err)
-            diff = state_diff(before, group_state(self.snapshot()))
+            snap = self.snapshot()
+            diff = state_diff(before, group_state(snap)) + counters_diff(counters, snap)
             if diff:
                 # A pending unplug or QEMU's link change may land in between: read again.
                 time.sleep(1)
-                diff = state_diff(before, group_state(self.snapshot()))
+                snap = self.snapshot()
+                diff = state_diff(before, group_state(snap)) + counters_diff(counters, snap)
             if diff:
                 self.fail("refused operation changed state", f"{cmd}: {err}: {diff}")
         elif expect_refused:
