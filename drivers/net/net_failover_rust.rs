@@ -216,8 +216,9 @@ impl Driver for Master {
         let active = slaves.active_rtnl(rtnl).map(|(role, _)| role);
         if active.is_some() {
             dev.carrier_on();
-            dev.tx_wake_all_queues();
         }
+        // Open whether or not a slave is usable: see `refresh`.
+        dev.tx_wake_all_queues();
         *dev.data().announced.borrow_mut(rtnl) = active;
         Ok(())
     }
@@ -616,8 +617,14 @@ fn announce(rtnl: &Rtnl<'_>, master: &Device) {
     }
 }
 
-/// Follows the slaves' state with the master's carrier and queues, and announces a change of
-/// the active slave.
+/// Follows the slaves' state with the master's carrier, and announces a change of the active
+/// slave.
+///
+/// The queues stay open while no slave is usable. The master has no qdisc (`IFF_NO_QUEUE`), so
+/// a stopped queue holds nothing back: the core drops each frame itself, with the reason
+/// `RECURSION_LIMIT`, and logs "Virtual device ... asks to queue packet!", a line meant for a
+/// driver bug, at every burst (C's net_failover stops them, and does). Open, the frames reach
+/// `start_xmit`, which drops and counts them as sent with no usable slave.
 fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     let m = master.data();
     if !master.is_running() {
@@ -626,11 +633,9 @@ fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     let active = m.slaves.active_rtnl(rtnl).map(|(role, _)| role);
     if active.is_some() {
         master.carrier_on();
-        master.tx_wake_all_queues();
     } else {
         m.fold_stats();
         master.carrier_off();
-        master.tx_stop_all_queues();
     }
     let changed = {
         let mut announced = m.announced.borrow_mut(rtnl);
