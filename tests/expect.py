@@ -56,6 +56,11 @@ KNOWN_SPLATS = {
          "DEBUG_OBJECTS reports; it runs at boot in every flavour's KUnit"),
     ],
     "c": [
+        (r"Virtual device \S+ asks to queue packet",
+         "C net_failover stops the master's queues when no slave is usable "
+         "(net_failover_lower_state_changed(), drivers/net/net_failover.c, 7.3); the master has "
+         "no qdisc (IFF_NO_QUEUE), so the core drops every frame sent meanwhile itself, with the "
+         "reason RECURSION_LIMIT, and logs this line"),
         (r"(?:non-static key|assign_lock_key)(?s:.*)net_failover_get_stats",
          "C net_failover never initialises net_failover_info.stats_lock: net_failover_create() "
          "has no spin_lock_init(), so lockdep reports \"trying to register non-static key\" "

@@ -341,6 +341,36 @@ def test_primary_mtu_unalignable(bench):
     assert_clean_log(bench)
 
 
+def test_no_usable_slave_drops_in_the_driver(bench):
+    """Found by the event storm (seed 1749604221): when the last usable slave goes while the
+    guest sends, what reaches the master is dropped and counted by it, and the kernel log stays
+    clean. A master that stops its queues then (C does) makes the core drop each frame itself,
+    until the carrier change reaches the qdisc layer (up to a second later), and log "Virtual
+    device ... asks to queue packet!" for them (a known C report in expect.py)."""
+    r = bench.net.roles()
+    m = r["master"]["name"]
+    bench.guest.del_primary(timeout=60)
+    bench.net.wait_primary_gone(60)
+    before = bench.net.link(m)["stats64"]["tx"]["dropped"]
+    pings = PingPair(bench.ns, bench.net, 4, tag="nousable").start()
+    try:
+        time.sleep(1)
+        bench.guest.qmp.cmd("set_link", name=STANDBY_ID, up=False)
+        bench.net.wait(lambda r: r["master"]["carrier"] == "0", 30, "master carrier off")
+        pings.wait()
+    finally:
+        pings.stop()
+    after = bench.net.link(m)["stats64"]["tx"]["dropped"]
+    assert after - before >= 5, f"master tx_dropped {before} -> {after}"
+    # Usable again, it carries traffic again. The outage let both sides' neighbour entries
+    # fail, and the first ~100 ms after it go to ARP (C and Rust alike): resolve first.
+    bench.guest.qmp.cmd("set_link", name=STANDBY_ID, up=True)
+    bench.net.wait(lambda r: r["master"]["oper"] == "up", 30, "master operstate up")
+    bench.refresh()
+    res, d = traffic(bench, 1)
+    assert_carried_by_standby(bench, res, d)
+
+
 FLAP = ("setsid sh -c 'i=0; while [ ! -e /tmp/flap.stop ]; do i=$((i+1)); "
         "ip link set {m} down; ip link set {m} mtu 1400; ip link set {m} up; "
         "ip link set {m} mtu 1500; echo iteration $i; done; echo flap done' "
