@@ -121,12 +121,11 @@ class Guest:
         self.pairs = pairs
         self.dir = Path(tempfile.mkdtemp(prefix=f"nfr-{name}-", dir=_workdir()))
         self.console = self.dir / "console.log"
-        self.tap_standby = ns.add_tap()
-        self.tap_primary = ns.add_tap(vf=True)
-        self.taps = [(self.tap_standby, self.tap_primary)]
-        for pair in range(1, pairs):
+        self.taps = []
+        for pair in range(pairs):
             br = ns.pair_bridge(pair)
             self.taps.append((ns.add_tap(bridge=br), ns.add_tap(vf=True, bridge=br)))
+        self.tap_standby, self.tap_primary = self.taps[0]
         self.proc = None
         self.qmp = None
         self.agent = None
@@ -150,27 +149,14 @@ class Guest:
             "-serial", f"file:{self.console}",
             "-qmp", f"unix:{self.dir}/qmp.sock,server=on,wait=off",
             "-pidfile", str(self.dir / "qemu.pid"),
-            "-device", "pcie-root-port,id=rp0,chassis=1",
-            "-device", "pcie-root-port,id=rp1,chassis=2",
+            *self._root_ports(0),
             "-device", "virtio-serial-pci,id=vser0",
             "-chardev", f"socket,id=ctl,path={self.dir}/ctl.sock,server=on,wait=off",
             "-device", "virtserialport,chardev=ctl,name=org.nfr.ctl",
-            "-netdev", f"tap,id=hn0,ifname={self.tap_standby},script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=hn0,id={STANDBY_ID},mac={config.FAILOVER_MAC},"
-                       "failover=on,bus=rp0,romfile=",
-            "-netdev", f"tap,id=hn1,ifname={self.tap_primary},script=no,downscript=no",
+            *self._pair_nics(0),
         ]
         for pair in range(1, pairs):
-            tap_s, tap_p = self.taps[pair]
-            standby_id = PAIR_IDS[pair][0]
-            args += [
-                "-device", f"pcie-root-port,id=rp{2 * pair},chassis={2 * pair + 1}",
-                "-device", f"pcie-root-port,id=rp{2 * pair + 1},chassis={2 * pair + 2}",
-                "-netdev", f"tap,id=hn{2 * pair},ifname={tap_s},script=no,downscript=no",
-                "-device", f"virtio-net-pci,netdev=hn{2 * pair},id={standby_id},"
-                           f"mac={config.pair_mac(pair)},failover=on,bus=rp{2 * pair},romfile=",
-                "-netdev", f"tap,id=hn{2 * pair + 1},ifname={tap_p},script=no,downscript=no",
-            ]
+            args += [*self._root_ports(pair), *self._pair_nics(pair)]
         if incoming_port is not None:
             # The migration target is configured with the primaries; QEMU keeps them hidden and
             # plugs them once the incoming virtio-net state shows STANDBY negotiated.
@@ -189,6 +175,22 @@ class Guest:
         except Exception:
             self.stop()
             raise
+
+    # Pair p's NICs sit on root ports rp<2p> (the standby) and rp<2p+1> (the primary), on
+    # netdevs hn<2p> and hn<2p+1>; the primary is added by -device or QMP (_primary_props).
+
+    @staticmethod
+    def _root_ports(pair):
+        return ["-device", f"pcie-root-port,id=rp{2 * pair},chassis={2 * pair + 1}",
+                "-device", f"pcie-root-port,id=rp{2 * pair + 1},chassis={2 * pair + 2}"]
+
+    def _pair_nics(self, pair):
+        """The standby and the primary's netdev of pair `pair`."""
+        tap_s, tap_p = self.taps[pair]
+        return ["-netdev", f"tap,id=hn{2 * pair},ifname={tap_s},script=no,downscript=no",
+                "-device", f"virtio-net-pci,netdev=hn{2 * pair},id={PAIR_IDS[pair][0]},"
+                           f"mac={config.pair_mac(pair)},failover=on,bus=rp{2 * pair},romfile=",
+                "-netdev", f"tap,id=hn{2 * pair + 1},ifname={tap_p},script=no,downscript=no"]
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -266,14 +268,15 @@ class Guest:
         except Exception:
             return False
 
-    def scan(self):
-        """Problem lines in the kernel log since the last scan, and kmemleak's new reports."""
+    def scan(self, kmemleak=True):
+        """Problem lines in the kernel log since the last scan, and kmemleak's new reports
+        (kmemleak=False: the log only, as often as after every event of a storm)."""
         found = []
         if self.console.exists():
             text = self.console.read_bytes()
             new, self.scanned = text[self.scanned:], len(text)
             found += klog.problems(new.decode(errors="replace"))
-        if self.agent and self.running():
+        if kmemleak and self.agent and self.running():
             try:
                 report = klog.kmemleak_scan(self.agent)
             except (AgentError, OSError) as e:
