@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 
 from expect import known_splat
 
-from . import config, klog
+from . import config
 from .agent import AgentError
 from .stormplan import KIND, KINDS
 from .vm import PAIR_IDS, Guest, debug
@@ -60,7 +60,7 @@ ERRNOS = {
     "Operation not permitted": "EPERM", "File exists": "EEXIST",
     "Numerical result out of range": "ERANGE", "No such file or directory": "ENOENT",
     "Resource temporarily unavailable": "EAGAIN", "Too many levels of symbolic links": "ELOOP",
-    "Address already in use": "EADDRINUSE", "Cannot assign": "EADDRNOTAVAIL",
+    "Address already in use": "EADDRINUSE",
     "No space left on device": "ENOSPC", "Cannot allocate memory": "ENOMEM",
 }
 
@@ -132,7 +132,7 @@ class Snapshot:
         names = {d["ifname"] for d in virt}
         standby = [d for d in virt if d.get("master") in names]
         r = {"master": None, "standby": None, "primary": None, "primary_ns": None,
-             "virtio": [d for d in virt]}
+             "virtio": virt}
         if standby:
             r["standby"] = standby[0]
             r["master"] = self.links[standby[0]["master"]]
@@ -295,6 +295,17 @@ def ping_gaps(text):
     return sent, len(seen), gaps
 
 
+def _interrupt(proc):
+    """SIGINT our own process (ping and iperf3 print their summary), SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Traffic:
     """The storm's traffic: a ping from the peer to each pair's master, one from the guest to the
     peer, and an iperf3 --bidir stream, restarted when it dies."""
@@ -359,24 +370,13 @@ class Traffic:
         """Stop everything; -> {'pings': [(pair, text)], 'guest_ping': summary text}."""
         res = {"pings": [], "guest_ping": ""}
         for p, proc, out in self.pings:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _interrupt(proc)
             out.seek(0)
             res["pings"].append((p, out.read()))
             out.close()
         self.pings = []
-        if self.iperf and self.iperf.poll() is None:
-            self.iperf.send_signal(signal.SIGINT)
-            try:
-                self.iperf.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.iperf.kill()
-                self.iperf.wait()
+        if self.iperf:
+            _interrupt(self.iperf)
         if self.iperf_out:
             self.iperf_out.close()
         self.iperf = self.iperf_out = None
@@ -626,49 +626,42 @@ class Storm:
         # its link state across.
         self.links_down = {k for k in self.links_down if k[1] == "standby"}
 
-    def ev_migrate(self):
+    def _migrate(self, cancel_after=None):
+        """Start a migration to a new destination (cancelled after `cancel_after` s, if given)
+        and wait for its end. A completed one leaves the storm on the destination; otherwise
+        the destination is stopped. -> the final query-migrate status."""
         dest = self._start_dest()
         src = self.guest
         try:
             src.qmp.clear_events()
             t0 = time.monotonic()
             src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
-            st, states = self._wait_migration(src, t0)
+            st, states = self._wait_migration(src, t0, cancel_after)
             self.current["migration"] = {"states": states, "downtime_ms": st.get("downtime")}
         except Exception:
             dest.stop()
             self._scan_guest(dest)
             raise
-        if st["status"] != "completed":
+        if st["status"] == "completed":
+            self._switch_to(dest)
+        else:
             dest.stop()
             self._scan_guest(dest)
+        return st
+
+    def ev_migrate(self):
+        st = self._migrate()
+        if st["status"] != "completed":
             self.fail("migration failed", f"{st['status']}: {st.get('error-desc')}")
-            return
-        self._switch_to(dest)
 
     def ev_migrate_cancel(self, after_ms):
-        dest = self._start_dest()
-        src = self.guest
-        try:
-            src.qmp.clear_events()
-            t0 = time.monotonic()
-            src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
-            st, states = self._wait_migration(src, t0, cancel_after=after_ms / 1000)
-            self.current["migration"] = {"states": states}
-        except Exception:
-            dest.stop()
-            self._scan_guest(dest)
-            raise
-        if st["status"] == "completed":
-            # It finished before the cancel: a migration like any other.
-            self._switch_to(dest)
+        # One that finishes before the cancel is a migration like any other.
+        if self._migrate(cancel_after=after_ms / 1000)["status"] == "completed":
             return
-        dest.stop()
-        self._scan_guest(dest)
         # After a cancelled migration QEMU plugs the primary back in; the guest runs on.
-        if not src.running():
+        if not self.guest.running():
             try:
-                src.qmp.cmd("cont")
+                self.guest.qmp.cmd("cont")
             except Exception as e:
                 self.fail("guest not running after a cancelled migration", str(e))
 
@@ -1004,10 +997,12 @@ class Storm:
 
     # --- checks ------------------------------------------------------------------------------
 
-    def _scan_guest(self, g):
-        """Kernel-log reports of guest g since the last scan, minus the known ones."""
+    def _scan_guest(self, g, kmemleak=True):
+        """Kernel-log reports of guest g since the last scan (and kmemleak's, unless
+        kmemleak=False), minus the known ones."""
         found = []
-        for rep in (g.final_problems if g.final_problems is not None else g.scan()):
+        for rep in (g.final_problems if g.final_problems is not None
+                    else g.scan(kmemleak=kmemleak)):
             if not known_splat(self.flavour, rep):
                 found.append(rep)
         if g.final_problems is not None:
@@ -1033,19 +1028,8 @@ class Storm:
             bad = invariants(self.snapshot(), self.master_counters)
         for b in bad:
             self.fail("invariant", b)
-        self._console_scan()
+        self._scan_guest(self.guest, kmemleak=False)
         self.traffic.check(self.current["index"])
-
-    def _console_scan(self):
-        g = self.guest
-        if not g.console.exists():
-            return
-        text = g.console.read_bytes()
-        new, g.scanned = text[g.scanned:], len(text)
-        for rep in klog.problems(new.decode(errors="replace")):
-            if not known_splat(self.flavour, rep):
-                self.splats[splat_class(rep)] += 1
-                self.fail("kernel log", rep)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -1203,7 +1187,7 @@ class Storm:
             "invariant_failures": failures_by.get("invariant", 0),
             "splats": dict(self.splats), "leaks": len(self.leaks),
             "interruptions": interruptions, "interrupt_bound_s": INTERRUPT_S,
-            "iperf_restarts": traffic_restarts(self),
+            "iperf_restarts": self.traffic.iperf_restarts,
             "lost": lost, "lost_total": total_lost,
             "guest_ping_output": traffic["guest_ping"][-300:],
             "lost_per_100_events": round(total_lost * 100 / n, 1),
@@ -1213,10 +1197,6 @@ class Storm:
             "passed": not self.failures and not aborted,
             "log": [{k: v for k, v in e.items() if k != "t"} for e in self.events],
         }
-
-
-def traffic_restarts(storm):
-    return storm.traffic.iperf_restarts if hasattr(storm, "traffic") else []
 
 
 _CLASSES = (("KASAN", "kasan"), ("KFENCE", "kfence"), ("UBSAN", "ubsan"), ("ODEBUG", "odebug"),
