@@ -70,13 +70,13 @@ list = $(subst $(eval) ,$(comma),$(1))
 check: kernels
 	@scripts/lint.sh $(lastword $(DRIVERS))
 	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
-		$(PY) -m pytest -v -rxXs -m "not storm" $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rsxXfE -m "not storm" $(PYTEST_ARGS)
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) \
-		$(PY) -m pytest -v -rxXs -m "debug or storm" $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rsxXfE -m "debug or storm" $(PYTEST_ARGS)
 
 check-debug: kernels
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
-		$(PY) -m pytest -v -rxXs $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rsxXfE $(PYTEST_ARGS)
 
 lint:
 	@scripts/lint.sh $(lastword $(DRIVERS))

@@ -53,5 +53,7 @@ def _kernel_log_clean(request):
         if ours:
             report.append(f"guest {guest}: {len(ours)} report(s)\n" + "\n\n".join(ours))
     if report:
-        pytest.fail(f"{request.node.nodeid}: kernel log problems\n" + "\n".join(report),
-                    pytrace=False)
+        # The first line names the first report, for the short summary at the end of the run.
+        first = report[0].split("\n")[1]
+        pytest.fail(f"{request.node.nodeid}: kernel log problems, first: {first}\n"
+                    + "\n".join(report), pytrace=False)

@@ -33,7 +33,7 @@ from expect import known_splat
 from . import config
 from .agent import AgentError
 from .stormplan import KIND, KINDS
-from .vm import PAIR_IDS, Guest, debug
+from .vm import PAIR_IDS, Guest, console_tail, debug
 
 # Traffic must flow through the primary this long after a settle restored everything, at most:
 # on a production kernel under TCG, and on a debug kernel (KASAN, lockdep, kmemleak) under TCG,
@@ -402,6 +402,7 @@ class Storm:
     def __init__(self, flavour, plan, ns, log=print):
         self.flavour, self.plan, self.ns, self.log = flavour, plan, ns, log
         self.guest = None
+        self.traffic = None
         self.snap = None
         self.masters = {}          # pair -> ifindex of the master the storm configured
         self.master_counters = {}
@@ -1043,7 +1044,10 @@ class Storm:
                 self.guest.stop()
 
     def _run(self):
-        self.boot()
+        try:
+            self.boot()
+        except Exception as e:  # noqa: BLE001 - a guest that never came up is a failure too
+            return self._boot_failed(e)
         self.traffic = Traffic(self)
         self.traffic.start()
         aborted = None
@@ -1080,6 +1084,19 @@ class Storm:
         if self.current.get("failures") and not self.current.get("reported"):
             self.report_failure()
         return self.summary(traffic, aborted)
+
+    def _boot_failed(self, e):
+        """The guest did not come up: report why, its kernel log's reports and the end of its
+        console, and return a failed summary."""
+        self.events.append(self.current)
+        self.fail("boot", f"{type(e).__name__}: {e}")
+        if self.guest:
+            tail = console_tail(self.guest.console)
+            self.guest.stop()
+            self._scan_guest(self.guest)
+            self.fail("console", tail)
+        self.report_failure()
+        return self.summary({"pings": [], "guest_ping": ""}, "the guest did not boot")
 
     def _alive(self, index):
         """After an exception: None if the guest still runs and answers, else why not."""
@@ -1187,7 +1204,7 @@ class Storm:
             "invariant_failures": failures_by.get("invariant", 0),
             "splats": dict(self.splats), "leaks": len(self.leaks),
             "interruptions": interruptions, "interrupt_bound_s": INTERRUPT_S,
-            "iperf_restarts": self.traffic.iperf_restarts,
+            "iperf_restarts": self.traffic.iperf_restarts if self.traffic else 0,
             "lost": lost, "lost_total": total_lost,
             "guest_ping_output": traffic["guest_ping"][-300:],
             "lost_per_100_events": round(total_lost * 100 / n, 1),

@@ -251,10 +251,8 @@ class Guest:
                 pass
             self.qmp = None
         if not os.environ.get("NFR_KEEP"):
-            keep = self.dir.parent / "last-console"
-            keep.mkdir(exist_ok=True)
             if self.console.exists():
-                shutil.copy(self.console, keep / f"{self.name}.log")
+                keep_console(self.console, self.name)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- kernel-log scanning -------------------------------------------------------------
@@ -344,6 +342,31 @@ class Guest:
             walk(bus["devices"])
         return ids
 
+
+
+CONSOLES_KEPT = 80
+
+
+def keep_console(console, name):
+    """Keep a stopped guest's console log: the newest of each name as last-console/<name>.log,
+    and every one as last-console/<time>-<name>.log, the newest CONSOLES_KEPT of them. A failure
+    that a later guest of the same name would hide (a CI run's) can then still be read."""
+    keep = _workdir() / "last-console"
+    keep.mkdir(exist_ok=True)
+    shutil.copy(console, keep / f"{name}.log")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    shutil.copy(console, keep / f"{stamp}-{os.getpid()}-{name}.log")
+    dated = sorted(keep.glob("2*-*.log"), key=lambda f: f.stat().st_mtime)
+    for old in dated[:-CONSOLES_KEPT]:
+        old.unlink(missing_ok=True)
+
+
+def console_tail(console, lines=40):
+    """The last lines of a console log (for a failure report)."""
+    try:
+        return "\n".join(console.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"(no console log: {e})"
 
 
 def _workdir():
