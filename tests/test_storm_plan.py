@@ -6,9 +6,9 @@ import json
 import pytest
 
 from nfr import config
-from nfr.storm import (Snapshot, counters_diff, counters_of, errno_of, group_state, invariants,
-                        ping_gaps, state_diff)
-from nfr.stormplan import KIND, KINDS, draw_seed, plan
+from nfr.storm import (Snapshot, Storm, counters_diff, counters_of, errno_of, group_state,
+                        invariants, ping_gaps, state_diff)
+from nfr.stormplan import HOLDS, KIND, KINDS, Event, Plan, draw_seed, plan
 
 
 def test_same_seed_same_sequence():
@@ -48,6 +48,72 @@ def test_arguments_cover_their_choices():
     assert {json.loads(a)["mtu"] for a in args["mtu_master_invalid"]} >= {0, 67, 65536}
     assert {json.loads(a)["module"] for a in args["module_reload"]} == {
         "e1000e", "virtio_net", "net_failover"}
+
+
+def test_only_removing_toggles_draw_a_hold():
+    p = plan(9, 3000)
+    for e in p.events:
+        assert ("hold" in e.args) == KIND[e.kind].removes
+        assert "hold" not in e.args or e.args["hold"] in HOLDS
+    assert {e.args["hold"] for e in p.events if "hold" in e.args} == set(HOLDS)
+    assert {k.name for k in KINDS if k.removes} >= {"primary_hotplug", "virtio_bind_toggle",
+                                                     "netns_toggle", "link_toggle"}
+
+
+class _HoldStorm(Storm):
+    """A storm without a guest: the toggle records its calls and takes the device away when it
+    is there, puts it back when it is not."""
+
+    def __init__(self, events):
+        super().__init__("rust", Plan(1, 1, tuple(events)), None, log=lambda *_: None)
+        self.away, self.calls = False, []
+
+    def snapshot(self):
+        return None
+
+    def quiet_whole(self, snap):
+        return None
+
+    def ev_virtio_bind_toggle(self, only_back=False):
+        self.calls.append((self.current["index"], only_back))
+        if self.away:
+            self.away = False
+        elif not only_back:
+            self.away = self.current["removed"] = True
+
+    def ev_readers_toggle(self):
+        pass
+
+    def settle(self, why):
+        self.held, self.away = [], False
+
+
+def test_a_removal_is_put_back_after_its_hold():
+    evs = [Event(0, "virtio_bind_toggle", {"hold": 2}), Event(1, "readers_toggle", {}),
+           Event(2, "readers_toggle", {}), Event(3, "readers_toggle", {})]
+    st = _HoldStorm(evs)
+    for ev in evs:
+        st.run_event(ev)
+    assert st.calls == [(0, False), (2, True)] and not st.away
+    assert st.events[2]["put_back"] == ["virtio_bind_toggle"]
+
+
+def test_a_removal_undone_by_an_event_or_settle_is_not_undone_again():
+    evs = [Event(0, "virtio_bind_toggle", {"hold": 3}), Event(1, "virtio_bind_toggle",
+                                                               {"hold": 1}),
+           Event(2, "readers_toggle", {}), Event(3, "readers_toggle", {})]
+    st = _HoldStorm(evs)
+    for ev in evs:
+        st.run_event(ev)
+    # Event 1 put it back itself; the hold that ends at 3 finds nothing away.
+    assert st.calls == [(0, False), (1, False), (3, True)] and not st.away
+    evs = [Event(0, "virtio_bind_toggle", {"hold": 2}), Event(1, "settle", {}),
+           Event(2, "readers_toggle", {})]
+    st = _HoldStorm(evs)
+    st.ev_settle = lambda: st.settle("test")
+    for ev in evs:
+        st.run_event(ev)
+    assert st.calls == [(0, False)]
 
 
 def test_seed_zero_is_not_a_seed():

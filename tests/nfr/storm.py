@@ -410,6 +410,7 @@ class Storm:
         self.pci_addr = {}         # pair -> the primary's guest PCI address
         self.virtio_dev = {}       # pair -> the standby's virtio device
         self.readers = False
+        self.held = []             # (due event, kind, args): what a `removes` toggle took away
         self.events = []           # per event: what it did
         self.failures = []
         self.last_clean = -1
@@ -525,8 +526,23 @@ class Storm:
         self.events.append(self.current)
         self.t_events.append(self.current["t"])
         self.current["quiet_whole"] = self.quiet_whole(self.snapshot())
-        getattr(self, f"ev_{ev.kind}")(**ev.args)
+        self.put_back(ev.index)
+        args = dict(ev.args)
+        hold = args.pop("hold", None)
+        getattr(self, f"ev_{ev.kind}")(**args)
+        if self.current.pop("removed", False) and hold:
+            self.held.append((ev.index + hold, ev.kind, args))
         self.current["s"] = round(time.time() - self.current["t"], 2)
+
+    def put_back(self, index):
+        """Before event `index`: undo what a `removes` toggle took away, once its hold is over
+        (if no event put it back already). The undo's operations count as this event's."""
+        due = [h for h in self.held if h[0] <= index]
+        self.held = [h for h in self.held if h[0] > index]
+        for _, kind, args in due:
+            self.current.setdefault("put_back", []).append(kind)
+            self.snapshot()
+            getattr(self, f"ev_{kind}")(**args, only_back=True)
 
     def quiet_whole(self, snap):
         """Is the quiet pair (pair 1) whole: its master up, with its address and carrier, over
@@ -575,9 +591,14 @@ class Storm:
         if self._qmp("device_add", **self.guest._primary_props(self.guest.primary_model, pair)):
             self.links_down.discard((pair, "primary"))
 
-    def ev_primary_hotplug(self, wait):
+    # A `removes` toggle (stormplan.py) marks the event "removed" when it takes something away;
+    # with only_back=True it only puts back what is away, and does nothing else.
+
+    def ev_primary_hotplug(self, wait, only_back=False):
         if self._qemu_has(PAIR_IDS[0][1]):
-            self._del_primary(wait)
+            if not only_back:
+                self._del_primary(wait)
+                self.current["removed"] = True
         else:
             self._add_primary()
 
@@ -589,12 +610,15 @@ class Storm:
             self._add_primary()
             self._del_primary(False)
 
-    def ev_set_link(self, nic):
+    def ev_set_link(self, nic, only_back=False):
         key = (0, nic)
         up = key in self.links_down
+        if only_back and not up:
+            return
         dev = PAIR_IDS[0][0 if nic == "standby" else 1]
         if self._qmp("set_link", name=dev, up=up):
             (self.links_down.discard if up else self.links_down.add)(key)
+            self.current["removed"] = not up
 
     def _start_dest(self):
         return Guest(self.ns, self.flavour, name="storm-dst", pairs=self.plan.pairs,
@@ -674,11 +698,14 @@ class Storm:
             self.current["skipped"] = f"no {role}"
         return n
 
-    def ev_link_toggle(self, role):
-        n = self._dev(role)
+    def ev_link_toggle(self, role, only_back=False):
+        n = self.snap.name(0, role) if only_back else self._dev(role)
         if n:
             up = "UP" in self.snap.links[n].get("flags", [])
-            self.op(f"ip link set {n} {'down' if up else 'up'}")
+            if only_back and up:
+                return
+            rc, _ = self.op(f"ip link set {n} {'down' if up else 'up'}")
+            self.current["removed"] = up and rc == 0
 
     def ev_mtu_master(self, mtu):
         m = self._dev("master")
@@ -778,32 +805,42 @@ class Storm:
 
     # --- rebinds, modules, offloads, namespaces -------------------------------------------------
 
-    def ev_primary_bind_toggle(self):
+    def ev_primary_bind_toggle(self, only_back=False):
         addr = self.pci_addr[0]
         drv = self.snap.bus.get(addr)
         if drv is None:
-            self.current["skipped"] = f"{addr} is not on the guest's bus"
+            if not only_back:
+                self.current["skipped"] = f"{addr} is not on the guest's bus"
         elif drv != "-":
-            self.op(f"echo {addr} > /sys/bus/pci/drivers/{drv}/unbind")
+            if not only_back:
+                rc, _ = self.op(f"echo {addr} > /sys/bus/pci/drivers/{drv}/unbind")
+                self.current["removed"] = rc == 0
         else:
             model = self.guest.primary_model
             self.op(f"echo {addr} > /sys/bus/pci/drivers/{model}/bind")
 
-    def ev_pci_remove_rescan(self, rescan_now):
+    def ev_pci_remove_rescan(self, rescan_now, only_back=False):
         addr = self.pci_addr[0]
         if addr in self.snap.bus:
-            self.op(f"echo 1 > /sys/bus/pci/devices/{addr}/remove")
+            if only_back:
+                return
+            rc, _ = self.op(f"echo 1 > /sys/bus/pci/devices/{addr}/remove")
             if rescan_now:
                 self.op("echo 1 > /sys/bus/pci/rescan")
+            else:
+                self.current["removed"] = rc == 0
         else:
             self.op("echo 1 > /sys/bus/pci/rescan")
 
-    def ev_virtio_bind_toggle(self):
+    def ev_virtio_bind_toggle(self, only_back=False):
         dev = self.virtio_dev.get(0)
         if not dev or dev not in self.snap.bus:
-            self.current["skipped"] = "no virtio device known"
+            if not only_back:
+                self.current["skipped"] = "no virtio device known"
         elif self.snap.bus[dev] != "-":
-            self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
+            if not only_back:
+                rc, _ = self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
+                self.current["removed"] = rc == 0
         else:
             self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
 
@@ -844,14 +881,17 @@ class Storm:
         self.current["fixed"] = bool(m.group(2))
         self.op(f"ethtool -K {n} {feature} {'off' if m.group(1) == 'on' else 'on'}")
 
-    def ev_netns_toggle(self):
+    def ev_netns_toggle(self, only_back=False):
         r = self.snap.roles[0]
         if r["primary_ns"]:
             ns, d = r["primary_ns"]
             self.op(f"ip -n {ns} link set {d['ifname']} netns 1")
+        elif only_back:
+            return
         elif r["primary"]:
             self.grun(f"ip netns add {GUEST_NS} 2>/dev/null; true")
-            self.op(f"ip link set {r['primary']['ifname']} netns {GUEST_NS}")
+            rc, _ = self.op(f"ip link set {r['primary']['ifname']} netns {GUEST_NS}")
+            self.current["removed"] = rc == 0
         else:
             self.current["skipped"] = "no primary"
 
@@ -944,6 +984,7 @@ class Storm:
         t0 = time.monotonic()
         deadline = t0 + self.recover_s
         last = None
+        self.held = []  # all of it is put back here
         while True:
             # Again in every round: an unplug that was pending may only now have landed.
             self.restore()
@@ -1161,6 +1202,7 @@ class Storm:
             for err in e.get("refused", []):
                 refused[e["kind"]][err] += 1
         skipped = Counter(e["kind"] for e in self.events if e.get("skipped"))
+        put_back = Counter(k for e in self.events for k in e.get("put_back", []))
         failures_by = Counter(f.split(":", 1)[0] for e in self.events
                               for f in e.get("failures", []))
         lost, interruptions, quiet = {}, [], []
@@ -1199,6 +1241,7 @@ class Storm:
             "events": len(self.plan.events),
             "events_by_kind": dict(sorted(by_kind.items())),
             "skipped_by_kind": dict(sorted(skipped.items())),
+            "put_back_by_kind": dict(sorted(put_back.items())),
             "refused": {k: dict(v) for k, v in sorted(refused.items())},
             "failures_by_class": dict(failures_by),
             "invariant_failures": failures_by.get("invariant", 0),
@@ -1257,6 +1300,8 @@ def report_table(reports):
             sk = [r["skipped_by_kind"].get(k.name, 0) for r in reports]
             row(f"  {k.name}",
                 [f"{v}" + (f" ({s} skipped)" if s else "") for v, s in zip(vals, sk)])
+    row("put back after their hold", [sum(r.get("put_back_by_kind", {}).values())
+                                      for r in reports])
     errs = sorted({(k, e) for r in reports for k, v in r["refused"].items() for e in v})
     if errs:
         row("refused (kind: errno)", [""] * len(reports))

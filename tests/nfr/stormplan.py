@@ -6,6 +6,10 @@ an integer seed is stable across Python versions): the same seed gives the same 
 same order with the same arguments. What an event does is decided when it runs, from the state
 it finds: most events are toggles ("the primary's PCI device: unbind it if it is bound, else
 bind it"), so that a sequence keeps moving between states instead of repeating a refusal.
+
+A toggle that takes a device or a link away (a `removes` kind) also draws how long that lasts:
+`hold` events later the storm puts it back, unless an event did so first. Without it, a device
+taken away by a rare kind stayed away for dozens of events, which then found nothing to act on.
 """
 
 import random
@@ -32,15 +36,22 @@ IP6_ADDRS = ("2001:db8:5::10", "2001:db8:5::11")
 OFFLOADS = ("tso", "gso", "sg", "rx-vlan-filter")
 
 
+# How many events a `removes` toggle's effect lasts at most: a device is back soon in most
+# sequences, and now and then stays away for a while, through other events.
+HOLDS = (1, 1, 2, 2, 3, 4, 6, 10)
+
+
 @dataclass(frozen=True)
 class Kind:
     """An event kind: its weight in the draw, whether it acts on one pair (the storm's pair 0)
-    or on the whole guest, and how its arguments are drawn."""
+    or on the whole guest, how its arguments are drawn, and whether one side of it takes a
+    device or a link away (then the plan also draws its `hold`)."""
     name: str
     weight: int
     group: str
     args: object = field(default=lambda rng: {}, repr=False)
     guest_wide: bool = False
+    removes: bool = False
 
 
 def _pick(seq):
@@ -50,15 +61,16 @@ def _pick(seq):
 KINDS = (
     # Host side, over QMP.
     Kind("primary_hotplug", 10, "host",
-         lambda rng: {"wait": rng.random() < 0.5}),            # device_del (waited or not) / add
+         lambda rng: {"wait": rng.random() < 0.5},             # device_del (waited or not) / add
+         removes=True),
     Kind("primary_bounce", 4, "host"),                         # add+del or del+add back to back
     Kind("set_link", 6, "host",
-         lambda rng: {"nic": _pick(SLAVES)(rng)}),             # toggles a NIC's link
+         lambda rng: {"nic": _pick(SLAVES)(rng)}, removes=True),  # toggles a NIC's link
     Kind("migrate", 2, "host", guest_wide=True),
     Kind("migrate_cancel", 2, "host",
          lambda rng: {"after_ms": rng.choice((0, 200, 1000))}, guest_wide=True),
     # Guest links.
-    Kind("link_toggle", 8, "link", lambda rng: {"role": _pick(ROLES)(rng)}),
+    Kind("link_toggle", 8, "link", lambda rng: {"role": _pick(ROLES)(rng)}, removes=True),
     # MTU.
     Kind("mtu_master", 5, "mtu", lambda rng: {"mtu": _pick(VALID_MTUS)(rng)}),
     Kind("mtu_master_invalid", 4, "mtu", lambda rng: {"mtu": _pick(INVALID_MTUS)(rng)}),
@@ -77,10 +89,10 @@ KINDS = (
     Kind("rename", 4, "rename",
          lambda rng: {"role": _pick(SLAVES)(rng), "down": rng.random() < 0.5}),
     # Rebinds.
-    Kind("primary_bind_toggle", 4, "rebind"),                  # sysfs unbind / bind
+    Kind("primary_bind_toggle", 4, "rebind", removes=True),    # sysfs unbind / bind
     Kind("pci_remove_rescan", 3, "rebind",
-         lambda rng: {"rescan_now": rng.random() < 0.5}),
-    Kind("virtio_bind_toggle", 3, "rebind"),                   # destroys / recreates the master
+         lambda rng: {"rescan_now": rng.random() < 0.5}, removes=True),
+    Kind("virtio_bind_toggle", 3, "rebind", removes=True),     # destroys / recreates the master
     # Modules.
     Kind("module_reload", 3, "module",
          lambda rng: {"module": _pick(("e1000e", "virtio_net", "net_failover"))(rng)},
@@ -90,7 +102,7 @@ KINDS = (
     Kind("offload_toggle", 4, "offload",
          lambda rng: {"role": _pick(ROLES)(rng), "feature": _pick(OFFLOADS)(rng)}),
     # Namespaces.
-    Kind("netns_toggle", 3, "netns"),                          # the primary there and back
+    Kind("netns_toggle", 3, "netns", removes=True),            # the primary there and back
     Kind("netns_delete", 2, "netns"),                          # deleted while it holds it
     # Refused attempts: must fail cleanly and change nothing.
     Kind("refuse_bridge", 2, "refused", lambda rng: {"role": _pick(SLAVES)(rng)}),
@@ -142,5 +154,8 @@ def plan(seed, events):
     out = []
     for i in range(events):
         name = rng.choices(names, weights)[0]
-        out.append(Event(i, name, dict(KIND[name].args(rng))))
+        args = dict(KIND[name].args(rng))
+        if KIND[name].removes:
+            args["hold"] = _pick(HOLDS)(rng)
+        out.append(Event(i, name, args))
     return Plan(seed, pairs, tuple(out))
