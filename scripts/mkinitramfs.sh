@@ -1,8 +1,8 @@
 #!/bin/bash
 # Build the bench guest's initramfs for one flavour:
 #   $NFR_STAGE/<flavour>/initramfs.cpio.gz
-# It holds busybox-static, the real iproute2 ip, iputils ping, iperf3, ethtool, dash (with the shared
-# libraries they need), the flavour's modules, and the virtio-serial control agent.
+# It holds busybox-static, the real iproute2 ip and bridge, iputils ping, iperf3, ethtool, dash (with
+# the shared libraries they need), the flavour's modules, and the virtio-serial control agent.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -19,7 +19,7 @@ for app in $(/bin/busybox --list); do
 	[ -e "$R/bin/$app" ] || ln -s busybox "$R/bin/$app"
 done
 # Real tools replace busybox applets of the same name; `ip` must keep its name.
-for tool in /usr/bin/ip /usr/bin/ping /usr/bin/iperf3 /usr/sbin/ethtool /bin/dash; do
+for tool in /usr/bin/ip /usr/sbin/bridge /usr/bin/ping /usr/bin/iperf3 /usr/sbin/ethtool /bin/dash; do
 	[ -x "$tool" ] || tool=$(command -v "$(basename "$tool")") || nfr_die "missing host tool $(basename "$tool")"
 	rm -f "$R/bin/$(basename "$tool")"
 	cp "$tool" "$R/bin/"

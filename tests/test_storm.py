@@ -31,11 +31,14 @@ def pytest_generate_tests(metafunc):
 
 @pytest.mark.storm
 @pytest.mark.parametrize("seed", [FIXED_SEED, "drawn"])
-def test_short_storm(storm_flavour, seed):
+def test_short_storm(storm_flavour, seed, request, capsys):
     if seed == "drawn":
         seed = draw_seed()
-    print(f"storm seed {seed} ({EVENTS} events, replay: make storm SEED={seed} EVENTS={EVENTS} "
-          f"DRIVERS=rust)")
+    request.node.user_properties.append(("storm_seed", seed))
+    # Shown whether the test passes or not: a drawn seed must be replayable.
+    with capsys.disabled():
+        print(f"\nstorm seed {seed} ({EVENTS} events, replay: make storm SEED={seed} "
+              f"EVENTS={EVENTS} DRIVERS=rust)")
     ns = NetNS()
     try:
         rep = Storm(storm_flavour, plan(seed, EVENTS), ns).run()

@@ -64,6 +64,11 @@ ERRNOS = {
     "No space left on device": "ENOSPC", "Cannot allocate memory": "ENOMEM",
 }
 
+# How an MTU out of range is refused: the core's checks against min_mtu and max_mtu (with their
+# extack texts), or a slave's own refusal.
+MTU_ERRNOS = {"mtu less than device minimum", "mtu greater than device maximum", "EINVAL",
+              "ERANGE"}
+
 # The guest's view in one agent call: every link with details and counters (ip -j), the links
 # of each other namespace, the failover masters' lower links, the multicast lists, and which
 # driver each Intel PCI function and virtio device is bound to. dash builtins where it can:
@@ -78,6 +83,8 @@ echo '@@LOWER'
 for l in /sys/class/net/*/lower_*; do [ -e "$l" ] && echo "$l"; done
 echo '@@MC'
 cat /proc/net/dev_mcast
+echo '@@FDB'
+bridge -j fdb show 2>/dev/null
 echo '@@BUS'
 for d in /sys/bus/pci/devices/* /sys/bus/virtio/devices/*; do
 	drv=-
@@ -94,16 +101,17 @@ def errno_of(out):
         if text in out:
             return name
     m = re.search(r"Error: ([^\n]*)", out)
-    if m:
-        return m.group(1).strip().rstrip(".")
-    return (out.strip().splitlines() or ["no message"])[-1][:60]
+    text = m.group(1).strip().rstrip(".") if m else \
+        (out.strip().splitlines() or ["no message"])[-1][:60]
+    # One key per kind of message, whatever device it names.
+    return re.sub(r'"[^"]*"', '"…"', text)
 
 
 class Snapshot:
     """One reading of the guest's links (see SNAPSHOT)."""
 
     def __init__(self, text, pairs):
-        parts = re.split(r"^@@(NS|LOWER|MC|BUS)$", text, flags=re.M)
+        parts = re.split(r"^@@(NS|LOWER|MC|FDB|BUS)$", text, flags=re.M)
         self.links = {d["ifname"]: d for d in json.loads(parts[0] or "[]")}
         sec = dict(zip(parts[1::2], parts[2::2]))
         self.netns = {}
@@ -120,6 +128,11 @@ class Snapshot:
             f = line.split()
             if len(f) == 5:
                 self.mc[f[1]].add(f[4])
+        # A device's own unicast and multicast address lists ("self" entries of `bridge fdb`).
+        self.fdb = defaultdict(set)
+        for e in json.loads(sec.get("FDB", "").strip() or "[]"):
+            if "self" in e.get("flags", []):
+                self.fdb[e.get("ifname")].add(e.get("mac"))
         self.bus = dict(line.split() for line in sec.get("BUS", "").splitlines()
                         if len(line.split()) == 2)
         self.pairs = pairs
@@ -167,7 +180,8 @@ class Snapshot:
 
 def invariants(snap, prev_counters):
     """The failover group's invariants on one snapshot: a list of failures (empty: all hold).
-    prev_counters: {master ifindex: (rx_packets, tx_packets, rx_bytes, tx_bytes)}, updated."""
+    prev_counters: {(pair, master ifindex): (rx_packets, tx_packets, rx_bytes, tx_bytes)}, the
+    highest seen, updated: a drop keeps failing when read again."""
     bad = []
     for p in range(snap.pairs):
         r = snap.roles[p]
@@ -214,14 +228,15 @@ def invariants(snap, prev_counters):
         if key in prev_counters and any(a < b for a, b in zip(now, prev_counters[key])):
             bad.append(f"pair {p}: master {mname} counters went backwards: "
                        f"{prev_counters[key]} -> {now}")
-        prev_counters[key] = now
+        prev_counters[key] = tuple(max(a, b) for a, b in zip(now, prev_counters.get(key, now)))
     return bad
 
 
 def group_state(snap):
     """What a refused operation must leave unchanged, for the devices present in a snapshot:
     per device its name, master, MTU, admin state, promiscuity and allmulti counts, address,
-    and multicast list; per master its VLANs and macvlans. Carrier and presence are not in it:
+    multicast list, and unicast and multicast address lists (`bridge fdb`'s "self" entries);
+    per master its VLANs and macvlans. Carrier and presence are not in it:
     QEMU and pending unplugs change them on their own."""
     out = {}
     for p in range(snap.pairs):
@@ -233,7 +248,8 @@ def group_state(snap):
                     "name": d["ifname"], "master": d.get("master"), "mtu": d.get("mtu"),
                     "up": "UP" in d.get("flags", []), "promiscuity": d.get("promiscuity"),
                     "allmulti": d.get("allmulti"), "address": d.get("address"),
-                    "mc": sorted(snap.mc.get(d["ifname"], ()))}
+                    "mc": sorted(snap.mc.get(d["ifname"], ())),
+                    "uc_mc": sorted(snap.fdb.get(d["ifname"], ()))}
         if r["master"]:
             out[(p, "stacked", r["master"]["ifindex"])] = {
                 "vlans": sorted(snap.stacked(p, "vlan")),
@@ -274,7 +290,9 @@ _summary = re.compile(r"(\d+) packets transmitted, (\d+) received")
 
 def ping_gaps(text):
     """From `ping -D -O` output: (transmitted, received, gaps), gaps [(t_from, t_to, lost)]
-    between consecutive answered sequence numbers (unwrapped past 65535)."""
+    between consecutive answered sequence numbers (unwrapped past 65535). iputils numbers its
+    requests from 1, so the last one sent is number `transmitted`; a gap after the last answer
+    has t_to None (until the ping stopped)."""
     seen, base, last = {}, 0, None
     for line in text.splitlines():
         m = _reply.match(line)
@@ -287,11 +305,11 @@ def ping_gaps(text):
         last = seq if last is None else max(last, seq)
         seen.setdefault(seq, float(m.group(1)))
     m = _summary.search(text)
-    sent = int(m.group(1)) if m else (max(seen) + 1 if seen else 0)
+    sent = int(m.group(1)) if m else (max(seen) if seen else 0)
     order = sorted(seen)
     gaps = [(seen[a], seen[b], b - a - 1) for a, b in zip(order, order[1:]) if b - a > 1]
-    if order and sent - 1 > order[-1]:
-        gaps.append((seen[order[-1]], None, sent - 1 - order[-1]))
+    if order and sent > order[-1]:
+        gaps.append((seen[order[-1]], None, sent - order[-1]))
     return sent, len(seen), gaps
 
 
@@ -367,8 +385,9 @@ class Traffic:
         self._start_iperf()
 
     def stop(self):
-        """Stop everything; -> {'pings': [(pair, text)], 'guest_ping': summary text}."""
-        res = {"pings": [], "guest_ping": ""}
+        """Stop everything; -> {'pings': [(pair, text)], 'guest_ping': summary text, 'stopped':
+        host time the pings were stopped}."""
+        res = {"pings": [], "guest_ping": "", "stopped": time.time()}
         for p, proc, out in self.pings:
             _interrupt(proc)
             out.seek(0)
@@ -411,10 +430,12 @@ class Storm:
         self.virtio_dev = {}       # pair -> the standby's virtio device
         self.readers = False
         self.held = []             # (due event, kind, args): what a `removes` toggle took away
+        self.unplug_pending = set()  # pairs whose primary was device_del'ed, maybe not yet gone
         self.events = []           # per event: what it did
         self.failures = []
         self.last_clean = -1
         self.splats = Counter()
+        self.known_splats = Counter()
         self.leaks = []
         self.recoveries = []
         self.t_events = []
@@ -492,9 +513,10 @@ class Storm:
 
     # --- one event ---------------------------------------------------------------------------
 
-    def op(self, cmd, expect_refused=False, timeout=120):
+    def op(self, cmd, expect_refused=False, timeout=120, errnos=None):
         """One guest operation. A refused one must change nothing: the group's state is
-        compared before and after. -> (rc, output)."""
+        compared before and after. With `errnos`, it must be refused with one of those.
+        -> (rc, output)."""
         snap = self.snapshot()
         before, counters = group_state(snap), counters_of(snap)
         rc, out = self.grun(cmd, timeout)
@@ -513,6 +535,9 @@ class Storm:
                 diff = state_diff(before, group_state(snap)) + counters_diff(counters, snap)
             if diff:
                 self.fail("refused operation changed state", f"{cmd}: {err}: {diff}")
+            if errnos and err not in errnos:
+                self.fail("refused with an unexpected errno",
+                          f"{cmd}: {err}, expected one of {sorted(errnos)}")
         elif expect_refused:
             self.fail("invalid operation accepted", f"{cmd}: {out.strip()[:200]}")
         return rc, out
@@ -577,35 +602,60 @@ class Storm:
             return False
 
     def _del_primary(self, wait, pair=0):
+        """device_del the primary; with `wait`, until QEMU deleted it (DEVICE_DELETED: the guest
+        let it go). -> whether QEMU took the request."""
         pid = PAIR_IDS[pair][1]
         self.guest.qmp.clear_events()
-        if self._qmp("device_del", id=pid) and wait:
+        if not self._qmp("device_del", id=pid):
+            return False
+        self.unplug_pending.add(pair)
+        if wait:
             try:
                 self.guest.wait_event("DEVICE_DELETED",
                                       lambda e: e.get("data", {}).get("device") == pid,
                                       UNPLUG_S)
             except TimeoutError:
                 self.fail("unplug not completed", f"no DEVICE_DELETED for {pid} in {UNPLUG_S} s")
+        return True
+
+    def _wait_deleted(self, pair=0):
+        """Wait until QEMU no longer has pair's primary (an unplug still pending lands); a
+        failure if it stays longer than UNPLUG_S. -> whether it is gone."""
+        pid = PAIR_IDS[pair][1]
+        deadline = time.monotonic() + UNPLUG_S
+        while self._qemu_has(pid):
+            if time.monotonic() > deadline:
+                self.fail("unplug not completed", f"{pid} still in QEMU after {UNPLUG_S} s")
+                return False
+            time.sleep(0.05)
+        self.unplug_pending.discard(pair)
+        return True
 
     def _add_primary(self, pair=0):
         if self._qmp("device_add", **self.guest._primary_props(self.guest.primary_model, pair)):
             self.links_down.discard((pair, "primary"))
+            self.unplug_pending.discard(pair)
 
     # A `removes` toggle (stormplan.py) marks the event "removed" when it takes something away;
     # with only_back=True it only puts back what is away, and does nothing else.
 
     def ev_primary_hotplug(self, wait, only_back=False):
-        if self._qemu_has(PAIR_IDS[0][1]):
-            if not only_back:
-                self._del_primary(wait)
-                self.current["removed"] = True
+        if only_back:
+            # Unplugged without waiting, it may still be in QEMU: put it back once it is gone.
+            present = self._qemu_has(PAIR_IDS[0][1])
+            if (not present or 0 in self.unplug_pending) and self._wait_deleted():
+                self._add_primary()
+        elif self._qemu_has(PAIR_IDS[0][1]):
+            self.current["removed"] = self._del_primary(wait)
         else:
             self._add_primary()
 
     def ev_primary_bounce(self):
+        """The primary unplugged and plugged back to back (as soon as QEMU let it go), or
+        plugged and unplugged at once, while the guest is still probing it."""
         if self._qemu_has(PAIR_IDS[0][1]):
-            self._del_primary(False)
-            self._add_primary()
+            if self._del_primary(False) and self._wait_deleted():
+                self._add_primary()
         else:
             self._add_primary()
             self._del_primary(False)
@@ -650,6 +700,7 @@ class Storm:
         # The destination's primaries are plugged anew, with their link up; virtio-net carries
         # its link state across.
         self.links_down = {k for k in self.links_down if k[1] == "standby"}
+        self.unplug_pending = set()
 
     def _migrate(self, cancel_after=None):
         """Start a migration to a new destination (cancelled after `cancel_after` s, if given)
@@ -680,6 +731,11 @@ class Storm:
             self.fail("migration failed", f"{st['status']}: {st.get('error-desc')}")
 
     def ev_migrate_cancel(self, after_ms):
+        # Which primaries were plugged, and which were enslaved, before.
+        before = self.snapshot()
+        had = {p for p in range(self.plan.pairs)
+               if self._qemu_has(PAIR_IDS[p][1]) and p not in self.unplug_pending}
+        whole = {p for p in had if self._enslaved_primary(before, p)}
         # One that finishes before the cancel is a migration like any other.
         if self._migrate(cancel_after=after_ms / 1000)["status"] == "completed":
             return
@@ -689,6 +745,26 @@ class Storm:
                 self.guest.qmp.cmd("cont")
             except Exception as e:
                 self.fail("guest not running after a cancelled migration", str(e))
+        deadline = time.monotonic() + self.recover_s
+        while True:
+            snap = self.snapshot()
+            missing = [f"pair {p}: not in QEMU" for p in had
+                       if not self._qemu_has(PAIR_IDS[p][1])]
+            missing += [f"pair {p}: not enslaved" for p in whole
+                        if not self._enslaved_primary(snap, p)]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                self.fail("primary not back after a cancelled migration",
+                          f"within {self.recover_s} s: {missing}")
+                return
+            time.sleep(1)
+
+    @staticmethod
+    def _enslaved_primary(snap, pair):
+        r = snap.roles[pair]
+        return bool(r["master"] and r["primary"]
+                    and r["primary"].get("master") == r["master"]["ifname"])
 
     # --- guest links, MTU, VLAN, address lists -------------------------------------------------
 
@@ -729,7 +805,7 @@ class Storm:
         elif mtu == "standby_max+1":
             mtu = r["standby"]["max_mtu"] + 1
         self.current["mtu"] = mtu
-        self.op(f"ip link set {m} mtu {mtu}", expect_refused=must)
+        self.op(f"ip link set {m} mtu {mtu}", expect_refused=must, errnos=MTU_ERRNOS)
 
     def ev_mtu_slave(self, role, mtu):
         n = self._dev(role)
@@ -737,22 +813,36 @@ class Storm:
             self.op(f"ip link set {n} mtu {mtu}")
 
     def ev_vlan_toggle(self, vid, traffic):
+        """Add or delete VLAN `vid` on the master. VLAN 100 with `traffic` has an address and a
+        peer: once added, a ping over it must be answered while the master has carrier; deleted,
+        it goes while a ping runs over it."""
         m = self._dev("master")
         if not m:
             return
+        carrier = self.snap.roles[0]["master"].get("operstate") == "UP"
         have = {d["linkinfo"]["info_data"]["id"]: n
                 for n, d in self.snap.stacked(0, "vlan").items()}
+        with_traffic = traffic and vid == config.VLAN_ID
         if vid in have:
+            if with_traffic:
+                self.grun(f"setsid /bin/ping -q -n -i 0.01 -I {have[vid]} {config.PEER_VLAN_IP4} "
+                          ">/dev/null 2>&1 </dev/null & echo $! >/tmp/storm-vlan-ping.pid; "
+                          "sleep 0.5")
             self.op(f"ip link del {have[vid]}")
+            if with_traffic:
+                self.grun("kill $(cat /tmp/storm-vlan-ping.pid) 2>/dev/null; true")
             return
         name = f"vl{vid}"
         rc, _ = self.op(f"ip link add link {m} name {name} type vlan id {vid}")
         if rc == 0:
             self.op(f"ip link set {name} up")
-            if traffic and vid == config.VLAN_ID:
+            if with_traffic:
                 self.op(f"ip addr add {config.GUEST_VLAN_IP4}/{config.PREFIX4} dev {name}")
-                rc, out = self.grun(f"ping -n -c 5 -i 0.1 -W 1 {config.PEER_VLAN_IP4}")
+                rc, out = self.grun(f"/bin/ping -n -c 10 -i 0.2 -W 1 -w 5 {config.PEER_VLAN_IP4}")
                 self.current["vlan_ping"] = out.strip().splitlines()[-2:] if out else []
+                if rc != 0 and carrier:
+                    self.fail("no traffic over a VLAN of the master",
+                              f"{name} on {m} (with carrier): {self.current['vlan_ping']}")
 
     def ev_mcast_toggle(self, group):
         m = self._dev("master")
@@ -918,37 +1008,127 @@ class Storm:
             self.current["skipped"] = f"{role} {n} is not the master's slave"
         return None
 
-    def ev_refuse_bridge(self, role):
+    # A slave already has a master: rtnetlink asks that master to let it go (EOPNOTSUPP: a
+    # failover master keeps its slaves); the bridge refuses a device with a master upper, and
+    # bonding one whose receive handler is taken (both EBUSY).
+
+    def ev_refuse_bridge(self, role, path):
         n = self._enslaved(role)
         if n:
             self.grun(f"ip link add {BRIDGE} type bridge 2>/dev/null; true")
-            self.op(f"ip link set {n} master {BRIDGE}", expect_refused=True)
+            if path == "rtnl":
+                self.op(f"ip link set {n} master {BRIDGE}", expect_refused=True,
+                        errnos={"EOPNOTSUPP"})
+            else:
+                self.op(f"brctl addif {BRIDGE} {n}", expect_refused=True, errnos={"EBUSY"})
             self.grun(f"ip link del {BRIDGE}")
 
-    def ev_refuse_bond(self, role):
+    def ev_refuse_bond(self, role, path):
         n = self._enslaved(role)
         if n:
             self.grun(f"ip link add {BOND} type bond 2>/dev/null; true")
-            self.op(f"ip link set {n} master {BOND}", expect_refused=True)
+            if path == "rtnl":
+                self.op(f"ip link set {n} master {BOND}", expect_refused=True,
+                        errnos={"EOPNOTSUPP"})
+            else:
+                self.op(f"echo +{n} > /sys/class/net/{BOND}/bonding/slaves",
+                        expect_refused=True, errnos={"EBUSY"})
             self.grun(f"ip link del {BOND}")
 
     def ev_refuse_mac(self):
         m = self._dev("master")
         if m:
-            self.op(f"ip link set {m} address 52:54:00:fa:11:99", expect_refused=True)
+            self.op(f"ip link set {m} address 52:54:00:fa:11:99", expect_refused=True,
+                    errnos={"EOPNOTSUPP"})
+
+    # --- overlapping events --------------------------------------------------------------------
+
+    OVERLAP_S = 300
+
+    def _overlap_guest_cmds(self, guest):
+        """The guest half of an overlap event, as shell commands (None: nothing to act on), and
+        whether it touches every pair (a module reload)."""
+        r = self.snap.roles[0]
+        p, sb, m = (r[k]["ifname"] if r[k] else None for k in ("primary", "standby", "master"))
+        model = self.guest.primary_model
+        if guest == "rename_primary" and p:
+            new = f"o{self.current['index']}"
+            return f"ip link set {p} down; ip link set {p} name {new}; ip link set {new} up", False
+        if guest == "mtu_master" and m:
+            return f"ip link set {m} mtu 1400; ip link set {m} mtu 1500", False
+        if guest == "virtio_reload":
+            return "rmmod virtio_net; modprobe virtio_net", True
+        if guest in ("flap_primary", "flap_standby"):
+            n = p if guest == "flap_primary" else sb
+            return (f"ip link set {n} down; ip link set {n} up", False) if n else (None, False)
+        if guest == "rebind_primary":
+            addr = self.pci_addr[0]
+            drv = self.snap.bus.get(addr)
+            if drv and drv != "-":
+                return (f"echo {addr} > /sys/bus/pci/drivers/{drv}/unbind; "
+                        f"echo {addr} > /sys/bus/pci/drivers/{drv}/bind"), False
+        if guest == "primary_driver_reload":
+            return f"rmmod {model}; modprobe {model}", True
+        return None, False
+
+    def ev_overlap(self, host, guest, delay_ms):
+        """A guest operation started in the background, then, `delay_ms` later, a host one
+        (unplug of the primary, a NIC's link off, a live migration); once the guest's is done,
+        the host's is undone (plugged back, link on)."""
+        cmds, wide = self._overlap_guest_cmds(guest)
+        if cmds is None:
+            self.current["skipped"] = f"nothing for {guest}"
+            return
+        self.current["guest_wide"] = wide or host == "migrate"
+        self.current.setdefault("ops", []).append({"background": cmds})
+        self.gsh(f"rm -f /tmp/overlap.done; setsid sh -c '{cmds}; echo done >/tmp/overlap.done' "
+                 ">/tmp/overlap.out 2>&1 </dev/null &")
+        time.sleep(delay_ms / 1000)
+        undo = None
+        if host == "unplug":
+            if self._qemu_has(PAIR_IDS[0][1]) and self._del_primary(False):
+                undo = "plug"
+        elif host in ("link_standby", "link_primary"):
+            nic = host.split("_")[1]
+            dev = PAIR_IDS[0][0 if nic == "standby" else 1]
+            if (0, nic) not in self.links_down and self._qmp("set_link", name=dev, up=False):
+                self.links_down.add((0, nic))
+                undo = nic
+        else:
+            st = self._migrate()
+            if st["status"] != "completed":
+                self.fail("migration failed", f"{st['status']}: {st.get('error-desc')}")
+        deadline = time.monotonic() + self.OVERLAP_S
+        while self.grun("cat /tmp/overlap.done 2>/dev/null")[1].strip() != "done":
+            if time.monotonic() > deadline:
+                self.fail("guest operation never finished",
+                          f"{cmds}: {self.grun('cat /tmp/overlap.out')[1][-300:]}")
+                break
+            time.sleep(0.5)
+        self.current["background_out"] = self.grun("cat /tmp/overlap.out")[1].strip()[-300:]
+        if undo == "plug":
+            if self._wait_deleted():
+                self._add_primary()
+        elif undo:
+            dev = PAIR_IDS[0][0 if undo == "standby" else 1]
+            if self._qmp("set_link", name=dev, up=True):
+                self.links_down.discard((0, undo))
 
     # --- readers ------------------------------------------------------------------------------
 
     def ev_readers_toggle(self):
+        """Start or stop the readers: one loop in its own session (setsid), stopped by killing
+        that session's process group, so that the storm's idea of it stays true."""
         if self.readers:
-            self.grun("touch /tmp/readers.stop")
+            self.grun("kill -TERM -$(cat /tmp/readers.pid) 2>/dev/null; true")
         else:
             self.grun(
-                "rm -f /tmp/readers.stop; setsid sh -c 'while [ ! -e /tmp/readers.stop ]; do "
+                "setsid sh -c 'while :; do "
                 "ip -s -d link >/dev/null 2>&1; for d in /sys/class/net/*; do n=${d##*/}; "
                 "ethtool -S $n >/dev/null 2>&1; ethtool $n >/dev/null 2>&1; "
                 "cat $d/statistics/rx_packets $d/statistics/tx_packets $d/mtu $d/operstate "
-                "$d/carrier >/dev/null 2>&1; done; sleep 0.2; done' >/dev/null 2>&1 </dev/null &")
+                "$d/carrier >/dev/null 2>&1; done; sleep 0.2; done' >/dev/null 2>&1 </dev/null & "
+                "echo $! >/tmp/readers.pid")
         self.readers = not self.readers
 
     # --- settle: restore, then traffic through the primary ---------------------------------------
@@ -966,7 +1146,7 @@ class Storm:
                 except Exception:
                     pass  # a primary still hidden by QEMU
             self.links_down -= {(p, "standby"), (p, "primary")}
-        self.grun(f"ip netns del {GUEST_NS} 2>/dev/null; rm -f /tmp/readers.stop; "
+        self.grun(f"ip netns del {GUEST_NS} 2>/dev/null; "
                   "modprobe e1000e; modprobe virtio_net; echo 1 > /sys/bus/pci/rescan; true",
                   timeout=300)
         snap = self.snapshot()
@@ -1047,6 +1227,10 @@ class Storm:
                     else g.scan(kmemleak=kmemleak)):
             if not known_splat(self.flavour, rep):
                 found.append(rep)
+            else:
+                # Stated in tests/expect.py (a known gap of C's, or upstream's): counted in the
+                # report, not a failure.
+                self.known_splats[splat_class(rep)] += 1
         if g.final_problems is not None:
             g.final_problems = []
         for rep in found:
@@ -1087,10 +1271,10 @@ class Storm:
     def _run(self):
         try:
             self.boot()
+            self.traffic = Traffic(self)
+            self.traffic.start()
         except Exception as e:  # noqa: BLE001 - a guest that never came up is a failure too
             return self._boot_failed(e)
-        self.traffic = Traffic(self)
-        self.traffic.start()
         aborted = None
         try:
             for ev in self.plan.events:
@@ -1112,14 +1296,22 @@ class Storm:
             self.events.append(self.current)
             self.t_events.append(self.current["t"])
             if not aborted:
-                if self.readers:
-                    self.ev_readers_toggle()
-                self.settle("the end")
-                self.check()
+                try:
+                    if self.readers:
+                        self.ev_readers_toggle()
+                    self.settle("the end")
+                    self.check()
+                except Exception as e:  # noqa: BLE001 - reported, the run still ends cleanly
+                    self.fail("the end aborted", f"{type(e).__name__}: {e}")
+                    aborted = self._alive("end")
         finally:
             traffic = self.traffic.stop()
         if not aborted:
-            self.final_checks()
+            try:
+                self.final_checks()
+            except Exception as e:  # noqa: BLE001 - as above: a hung rmmod is what it looks for
+                self.fail("final checks aborted", f"{type(e).__name__}: {e}")
+                aborted = self._alive("end") or "the final checks did not finish"
         self.guest.stop()
         self._scan_guest(self.guest)
         if self.current.get("failures") and not self.current.get("reported"):
@@ -1131,13 +1323,16 @@ class Storm:
         console, and return a failed summary."""
         self.events.append(self.current)
         self.fail("boot", f"{type(e).__name__}: {e}")
+        if self.traffic:
+            self.traffic.stop()
         if self.guest:
             tail = console_tail(self.guest.console)
             self.guest.stop()
             self._scan_guest(self.guest)
             self.fail("console", tail)
         self.report_failure()
-        return self.summary({"pings": [], "guest_ping": ""}, "the guest did not boot")
+        return self.summary({"pings": [], "guest_ping": "", "stopped": time.time()},
+                            "the guest did not boot")
 
     def _alive(self, index):
         """After an exception: None if the guest still runs and answers, else why not."""
@@ -1149,16 +1344,46 @@ class Storm:
             return f"the guest's agent stopped answering at event {index}: {e}"
         return None
 
+    NETNS_FREED_S = 60
+
     def final_checks(self):
         """kmemleak (two scans, through the guest's scanner), then the failover module must
-        unload, and nothing may be reported after (the guest's last scan, at its stop)."""
+        unload, and so must the primaries' drivers: a reference leaked on a primary shows only
+        when it unregisters (the core then waits for it, and says so). Every namespace the storm
+        made must be freed: a leaked reference keeps one alive without a word, so the netns
+        reference tracker's debugfs entries are counted. Nothing may be reported after (the
+        guest's last scan, at its stop)."""
         self._scan_guest(self.guest)
         rc, out = self.grun("rmmod virtio_net && rmmod net_failover && "
                             "{ rmmod failover 2>/dev/null; true; } && lsmod", timeout=300)
         self.current["unload"] = {"rc": rc, "lsmod": out.strip()[-300:]}
         if rc != 0 or re.search(r"^(net_failover|failover)\s", out, re.M):
             self.fail("failover module did not unload", out.strip()[-300:])
-        time.sleep(2)
+        rc, out = self.grun(f"rmmod {self.guest.primary_model}; rmmod igb 2>/dev/null; "
+                            "lsmod", timeout=300)
+        if re.search(rf"^{self.guest.primary_model}\s", out, re.M):
+            self.fail("the primary's driver did not unload", out.strip()[-300:])
+        self.grun(f"ip netns del {GUEST_NS} 2>/dev/null; true")
+        tracker = "/sys/kernel/debug/ref_tracker"
+        deadline = time.monotonic() + self.NETNS_FREED_S
+        while True:
+            rc, out = self.grun(f"ls {tracker}")
+            live = sorted(n for n in out.split() if re.fullmatch(r"netns-.*-refcnt", n))
+            self.current["netns_live"] = live
+            if rc != 0:
+                if debug(self.flavour):
+                    self.fail("no netns reference tracker", f"{tracker}: {out.strip()[:200]}")
+                break
+            if len(live) <= 1:
+                break
+            if time.monotonic() > deadline:
+                self.fail("a network namespace was never freed",
+                          f"{len(live)} alive {self.NETNS_FREED_S} s after the last was "
+                          f"deleted: {live}")
+                break
+            time.sleep(1)
+        # The core reports a device still referenced after 10 s of waiting.
+        time.sleep(12)
 
     def report_failure(self):
         """Print a failure: the seed, the event, the events since the last clean check, and the
@@ -1178,6 +1403,12 @@ class Storm:
         self.last_clean = ev["index"]
 
     # --- the report ----------------------------------------------------------------------------
+
+    def _guest_wide(self, idx):
+        """Did event `idx` act on the whole guest (its kind, or what an overlap event did)?"""
+        kind = self._kind(idx)
+        rec = self.events[idx] if 0 <= idx < len(self.events) else {}
+        return kind not in KIND or KIND[kind].guest_wide or bool(rec.get("guest_wide"))
 
     def _kind(self, idx):
         if idx < 0:
@@ -1211,7 +1442,7 @@ class Storm:
             lost[f"peer_to_pair{p}"] = {"sent": sent, "received": received,
                                         "lost": sent - received}
             for t_from, t_to, n in gaps:
-                t_to = t_to or time.time()
+                t_to = t_to or traffic["stopped"]
                 # The first lost request left about one interval after the last answered one.
                 idx = self._event_at(t_from + 0.01)
                 dur = round(t_to - t_from, 2)
@@ -1223,8 +1454,7 @@ class Storm:
                 during = range(self._event_at(t_from), self._event_at(t_to) + 1)
                 rec = self.events[idx] if 0 <= idx < len(self.events) else {}
                 if p == 1 and rec.get("quiet_whole") and \
-                        not any(self._kind(i) not in KIND or KIND[self._kind(i)].guest_wide
-                                for i in during):
+                        not any(self._guest_wide(i) for i in during):
                     quiet.append({"event": idx, "kind": self._kind(idx), "lost": n})
         m = _summary.search(traffic["guest_ping"])
         if m:
@@ -1232,22 +1462,26 @@ class Storm:
                                      "lost": int(m.group(1)) - int(m.group(2))}
         for q in quiet:
             failures_by["quiet pair lost packets"] += 1
+            self.log(f"STORM FAILURE: flavour {self.flavour}, seed {self.plan.seed}, event "
+                     f"#{q['event']} ({q['kind']}): the quiet pair lost {q['lost']} packets")
             self.failures.append({"event": q["event"], "kind": q["kind"],
                                   "failures": [f"quiet pair lost {q['lost']} packets"]})
         total_lost = sum(v["lost"] for v in lost.values())
-        n = max(1, len(self.plan.events))
+        ran = sum(1 for e in self.events if 0 <= e["index"] < len(self.plan.events))
+        n = max(1, ran)
         return {
             "flavour": self.flavour, "seed": self.plan.seed, "pairs": self.plan.pairs,
-            "events": len(self.plan.events),
+            "events": len(self.plan.events), "events_run": ran,
             "events_by_kind": dict(sorted(by_kind.items())),
             "skipped_by_kind": dict(sorted(skipped.items())),
             "put_back_by_kind": dict(sorted(put_back.items())),
             "refused": {k: dict(v) for k, v in sorted(refused.items())},
             "failures_by_class": dict(failures_by),
             "invariant_failures": failures_by.get("invariant", 0),
-            "splats": dict(self.splats), "leaks": len(self.leaks),
+            "splats": dict(self.splats), "known_splats": dict(self.known_splats),
+            "leaks": len(self.leaks),
             "interruptions": interruptions, "interrupt_bound_s": INTERRUPT_S,
-            "iperf_restarts": self.traffic.iperf_restarts if self.traffic else 0,
+            "iperf_restarts": self.traffic.iperf_restarts if self.traffic else [],
             "lost": lost, "lost_total": total_lost,
             "guest_ping_output": traffic["guest_ping"][-300:],
             "lost_per_100_events": round(total_lost * 100 / n, 1),
@@ -1267,7 +1501,8 @@ _CLASSES = (("KASAN", "kasan"), ("KFENCE", "kfence"), ("UBSAN", "ubsan"), ("ODEB
             ("sleeping function", "atomic_sleep"), ("lockup", "lockup"),
             ("blocked for more than", "hung_task"), ("unregister_netdevice", "unregister_wait"),
             ("Usage count", "unregister_wait"), ("corruption", "list_corruption"),
-            ("panicked at", "rust_panic"), ("WARNING:", "warning"), ("BUG:", "bug"),
+            ("panicked at", "rust_panic"), ("asks to queue packet", "queue_on_virtual"),
+            ("Dead loop on virtual device", "dead_loop"), ("WARNING:", "warning"), ("BUG:", "bug"),
             ("kernel BUG", "bug"), ("Oops", "oops"), ("general protection", "oops"))
 
 
@@ -1312,6 +1547,11 @@ def report_table(reports):
     row("splats", [sum(r["splats"].values()) for r in reports])
     for c in classes:
         row(f"  {c}", [r["splats"].get(c, 0) for r in reports])
+    known = sorted({c for r in reports for c in r.get("known_splats", {})})
+    row("known splats (tests/expect.py)", [sum(r.get("known_splats", {}).values())
+                                            for r in reports])
+    for c in known:
+        row(f"  {c}", [r.get("known_splats", {}).get(c, 0) for r in reports])
     row("leaks (kmemleak)", [r["leaks"] for r in reports])
     row(f"interruptions > {reports[0]['interrupt_bound_s']} s",
         [len(r["interruptions"]) for r in reports])

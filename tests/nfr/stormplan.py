@@ -34,6 +34,10 @@ VLAN_IDS = (100, 200, 4094)
 MCAST_GROUPS = ("01:00:5e:01:02:03", "33:33:00:00:12:34")
 IP6_ADDRS = ("2001:db8:5::10", "2001:db8:5::11")
 OFFLOADS = ("tso", "gso", "sg", "rx-vlan-filter")
+# The two halves of an overlap event (storm.py's ev_overlap says what each does).
+OVERLAP_HOST = ("unplug", "link_standby", "link_primary", "migrate")
+OVERLAP_GUEST = ("rename_primary", "mtu_master", "virtio_reload", "flap_primary", "flap_standby",
+                 "rebind_primary", "primary_driver_reload")
 
 
 # How many events a `removes` toggle's effect lasts at most: a device is back soon in most
@@ -105,9 +109,19 @@ KINDS = (
     Kind("netns_toggle", 3, "netns", removes=True),            # the primary there and back
     Kind("netns_delete", 2, "netns"),                          # deleted while it holds it
     # Refused attempts: must fail cleanly and change nothing.
-    Kind("refuse_bridge", 2, "refused", lambda rng: {"role": _pick(SLAVES)(rng)}),
-    Kind("refuse_bond", 2, "refused", lambda rng: {"role": _pick(SLAVES)(rng)}),
+    # Through rtnetlink (`ip link set master`, which asks the current master to let go), and
+    # straight to the bridge and bond code (the bridge ioctl of brctl, bonding's sysfs).
+    Kind("refuse_bridge", 2, "refused",
+         lambda rng: {"role": _pick(SLAVES)(rng), "path": _pick(("rtnl", "ioctl"))(rng)}),
+    Kind("refuse_bond", 2, "refused",
+         lambda rng: {"role": _pick(SLAVES)(rng), "path": _pick(("rtnl", "sysfs"))(rng)}),
     Kind("refuse_mac", 2, "refused"),
+    # Overlapping events: a guest operation (in the background) and a host one, started
+    # `delay_ms` apart: the VF unplugged while it is renamed, a migration during a link flap,
+    # the MTU changed while virtio_net reloads.
+    Kind("overlap", 5, "overlap",
+         lambda rng: {"host": _pick(OVERLAP_HOST)(rng), "guest": _pick(OVERLAP_GUEST)(rng),
+                      "delay_ms": _pick((0, 50, 300))(rng)}),
     # Concurrent readers (ip -s link, ethtool -S, ethtool, sysfs) while events run.
     Kind("readers_toggle", 2, "readers", guest_wide=True),
     # Restore everything, then traffic must flow through the primary within the bound.
