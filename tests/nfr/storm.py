@@ -180,8 +180,9 @@ class Snapshot:
 
 def invariants(snap, prev_counters):
     """The failover group's invariants on one snapshot: a list of failures (empty: all hold).
-    prev_counters: {(pair, master ifindex): (rx_packets, tx_packets, rx_bytes, tx_bytes)}, the
-    highest seen, updated: a drop keeps failing when read again."""
+    prev_counters: {(pair, master ifindex): (rx_packets, tx_packets, rx_bytes, tx_bytes)},
+    updated, except where they dropped: a drop keeps failing when read again (the caller resets
+    the baseline once it reported it, with master_counters())."""
     bad = []
     for p in range(snap.pairs):
         r = snap.roles[p]
@@ -228,8 +229,23 @@ def invariants(snap, prev_counters):
         if key in prev_counters and any(a < b for a, b in zip(now, prev_counters[key])):
             bad.append(f"pair {p}: master {mname} counters went backwards: "
                        f"{prev_counters[key]} -> {now}")
-        prev_counters[key] = tuple(max(a, b) for a, b in zip(now, prev_counters.get(key, now)))
+        else:
+            prev_counters[key] = now
     return bad
+
+
+def master_counters(snap):
+    """Each master's counters, as invariants() keeps them."""
+    out = {}
+    for p in range(snap.pairs):
+        m = snap.roles[p]["master"]
+        if m:
+            st = m.get("stats64", {})
+            out[(p, m["ifindex"])] = (st.get("rx", {}).get("packets", 0),
+                                      st.get("tx", {}).get("packets", 0),
+                                      st.get("rx", {}).get("bytes", 0),
+                                      st.get("tx", {}).get("bytes", 0))
+    return out
 
 
 def group_state(snap):
@@ -453,7 +469,14 @@ class Storm:
         return out
 
     def snapshot(self):
-        self.snap = Snapshot(self.gsh(SNAPSHOT), self.plan.pairs)
+        for attempt in range(3):
+            try:
+                self.snap = Snapshot(self.gsh(SNAPSHOT), self.plan.pairs)
+                break
+            except json.JSONDecodeError:
+                # A dump cut short while devices come and go ("Dump terminated"): read again.
+                if attempt == 2:
+                    raise
         for p in range(self.plan.pairs):
             s = self.snap.roles[p]["standby"]
             if s and s.get("parentdev"):
@@ -554,10 +577,23 @@ class Storm:
         self.put_back(ev.index)
         args = dict(ev.args)
         hold = args.pop("hold", None)
+        if hold:
+            # This event acts on what an earlier one of its kind may hold: that hold is over.
+            self.held = [h for h in self.held if not self._same_target(h, ev.kind, args)]
         getattr(self, f"ev_{ev.kind}")(**args)
         if self.current.pop("removed", False) and hold:
             self.held.append((ev.index + hold, ev.kind, args))
         self.current["s"] = round(time.time() - self.current["t"], 2)
+
+    @staticmethod
+    def _same_target(held, kind, args):
+        """Does a held entry act on what (kind, args) acts on? Hotplug's `wait`, PCI remove's
+        `rescan_now` say how, not what."""
+        if held[1] != kind:
+            return False
+        how = ("wait", "rescan_now")
+        return ({k: v for k, v in held[2].items() if k not in how} ==
+                {k: v for k, v in args.items() if k not in how})
 
     def put_back(self, index):
         """Before event `index`: undo what a `removes` toggle took away, once its hold is over
@@ -565,9 +601,11 @@ class Storm:
         due = [h for h in self.held if h[0] <= index]
         self.held = [h for h in self.held if h[0] > index]
         for _, kind, args in due:
-            self.current.setdefault("put_back", []).append(kind)
             self.snapshot()
-            getattr(self, f"ev_{kind}")(**args, only_back=True)
+            if getattr(self, f"ev_{kind}")(**args, only_back=True):
+                self.current.setdefault("put_back", []).append(kind)
+        if due:
+            self.snapshot()
 
     def quiet_whole(self, snap):
         """Is the quiet pair (pair 1) whole: its master up, with its address and carrier, over
@@ -626,6 +664,8 @@ class Storm:
         while self._qemu_has(pid):
             if time.monotonic() > deadline:
                 self.fail("unplug not completed", f"{pid} still in QEMU after {UNPLUG_S} s")
+                # The guest kept it: no longer waited for, until it is unplugged again.
+                self.unplug_pending.discard(pair)
                 return False
             time.sleep(0.05)
         self.unplug_pending.discard(pair)
@@ -637,7 +677,8 @@ class Storm:
             self.unplug_pending.discard(pair)
 
     # A `removes` toggle (stormplan.py) marks the event "removed" when it takes something away;
-    # with only_back=True it only puts back what is away, and does nothing else.
+    # with only_back=True it only puts back what is away, and does nothing else. It returns
+    # whether it put something back.
 
     def ev_primary_hotplug(self, wait, only_back=False):
         if only_back:
@@ -645,10 +686,13 @@ class Storm:
             present = self._qemu_has(PAIR_IDS[0][1])
             if (not present or 0 in self.unplug_pending) and self._wait_deleted():
                 self._add_primary()
+                return True
         elif self._qemu_has(PAIR_IDS[0][1]):
             self.current["removed"] = self._del_primary(wait)
         else:
             self._add_primary()
+            return True
+        return False
 
     def ev_primary_bounce(self):
         """The primary unplugged and plugged back to back (as soon as QEMU let it go), or
@@ -664,11 +708,13 @@ class Storm:
         key = (0, nic)
         up = key in self.links_down
         if only_back and not up:
-            return
+            return False
         dev = PAIR_IDS[0][0 if nic == "standby" else 1]
         if self._qmp("set_link", name=dev, up=up):
             (self.links_down.discard if up else self.links_down.add)(key)
             self.current["removed"] = not up
+            return up
+        return False
 
     def _start_dest(self):
         return Guest(self.ns, self.flavour, name="storm-dst", pairs=self.plan.pairs,
@@ -779,9 +825,11 @@ class Storm:
         if n:
             up = "UP" in self.snap.links[n].get("flags", [])
             if only_back and up:
-                return
+                return False
             rc, _ = self.op(f"ip link set {n} {'down' if up else 'up'}")
             self.current["removed"] = up and rc == 0
+            return not up
+        return False
 
     def ev_mtu_master(self, mtu):
         m = self._dev("master")
@@ -838,9 +886,12 @@ class Storm:
             self.op(f"ip link set {name} up")
             if with_traffic:
                 self.op(f"ip addr add {config.GUEST_VLAN_IP4}/{config.PREFIX4} dev {name}")
-                rc, out = self.grun(f"/bin/ping -n -c 10 -i 0.2 -W 1 -w 5 {config.PEER_VLAN_IP4}")
+                # Answered at least once within 10 s: a data-path gap of a few seconds on a
+                # debug guest under TCG is not a failure, no traffic at all is.
+                rc, out = self.grun(f"/bin/ping -n -c 3 -i 0.2 -W 1 -w 10 {config.PEER_VLAN_IP4}")
                 self.current["vlan_ping"] = out.strip().splitlines()[-2:] if out else []
-                if rc != 0 and carrier:
+                m = _summary.search(out or "")
+                if carrier and not (m and int(m.group(2)) > 0):
                     self.fail("no traffic over a VLAN of the master",
                               f"{name} on {m} (with carrier): {self.current['vlan_ping']}")
 
@@ -908,19 +959,22 @@ class Storm:
         else:
             model = self.guest.primary_model
             self.op(f"echo {addr} > /sys/bus/pci/drivers/{model}/bind")
+            return True
+        return False
 
     def ev_pci_remove_rescan(self, rescan_now, only_back=False):
         addr = self.pci_addr[0]
         if addr in self.snap.bus:
             if only_back:
-                return
+                return False
             rc, _ = self.op(f"echo 1 > /sys/bus/pci/devices/{addr}/remove")
             if rescan_now:
                 self.op("echo 1 > /sys/bus/pci/rescan")
             else:
                 self.current["removed"] = rc == 0
-        else:
-            self.op("echo 1 > /sys/bus/pci/rescan")
+            return False
+        self.op("echo 1 > /sys/bus/pci/rescan")
+        return True
 
     def ev_virtio_bind_toggle(self, only_back=False):
         dev = self.virtio_dev.get(0)
@@ -933,6 +987,8 @@ class Storm:
                 self.current["removed"] = rc == 0
         else:
             self.op(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
+            return True
+        return False
 
     def _remove_virtio_net(self):
         rc, _ = self.op("rmmod virtio_net", timeout=300)
@@ -976,14 +1032,16 @@ class Storm:
         if r["primary_ns"]:
             ns, d = r["primary_ns"]
             self.op(f"ip -n {ns} link set {d['ifname']} netns 1")
-        elif only_back:
-            return
-        elif r["primary"]:
+            return True
+        if only_back:
+            return False
+        if r["primary"]:
             self.grun(f"ip netns add {GUEST_NS} 2>/dev/null; true")
             rc, _ = self.op(f"ip link set {r['primary']['ifname']} netns {GUEST_NS}")
             self.current["removed"] = rc == 0
         else:
             self.current["skipped"] = "no primary"
+        return False
 
     def ev_netns_delete(self):
         r = self.snap.roles[0]
@@ -1031,7 +1089,8 @@ class Storm:
                 self.op(f"ip link set {n} master {BOND}", expect_refused=True,
                         errnos={"EOPNOTSUPP"})
             else:
-                self.op(f"echo +{n} > /sys/class/net/{BOND}/bonding/slaves",
+                # busybox's echo names the write's errno; dash's builtin only says "I/O error".
+                self.op(f"/bin/echo +{n} > /sys/class/net/{BOND}/bonding/slaves",
                         expect_refused=True, errnos={"EBUSY"})
             self.grun(f"ip link del {BOND}")
 
@@ -1081,8 +1140,10 @@ class Storm:
             return
         self.current["guest_wide"] = wide or host == "migrate"
         self.current.setdefault("ops", []).append({"background": cmds})
-        self.gsh(f"rm -f /tmp/overlap.done; setsid sh -c '{cmds}; echo done >/tmp/overlap.done' "
-                 ">/tmp/overlap.out 2>&1 </dev/null &")
+        # dash, so that `ip` is iproute2's (busybox's sh prefers its own applets); files named
+        # after the event, so that a job that outlived its event cannot end another.
+        done, out = (f"/tmp/overlap.{self.current['index']}.{x}" for x in ("done", "out"))
+        self.gsh(f"setsid dash -c '{cmds}; echo done >{done}' >{out} 2>&1 </dev/null &")
         time.sleep(delay_ms / 1000)
         undo = None
         if host == "unplug":
@@ -1099,13 +1160,13 @@ class Storm:
             if st["status"] != "completed":
                 self.fail("migration failed", f"{st['status']}: {st.get('error-desc')}")
         deadline = time.monotonic() + self.OVERLAP_S
-        while self.grun("cat /tmp/overlap.done 2>/dev/null")[1].strip() != "done":
+        while self.grun(f"cat {done} 2>/dev/null")[1].strip() != "done":
             if time.monotonic() > deadline:
                 self.fail("guest operation never finished",
-                          f"{cmds}: {self.grun('cat /tmp/overlap.out')[1][-300:]}")
+                          f"{cmds}: {self.grun(f'cat {out}')[1][-300:]}")
                 break
             time.sleep(0.5)
-        self.current["background_out"] = self.grun("cat /tmp/overlap.out")[1].strip()[-300:]
+        self.current["background_out"] = self.grun(f"cat {out}")[1].strip()[-300:]
         if undo == "plug":
             if self._wait_deleted():
                 self._add_primary()
@@ -1123,7 +1184,7 @@ class Storm:
             self.grun("kill -TERM -$(cat /tmp/readers.pid) 2>/dev/null; true")
         else:
             self.grun(
-                "setsid sh -c 'while :; do "
+                "setsid dash -c 'while :; do "
                 "ip -s -d link >/dev/null 2>&1; for d in /sys/class/net/*; do n=${d##*/}; "
                 "ethtool -S $n >/dev/null 2>&1; ethtool $n >/dev/null 2>&1; "
                 "cat $d/statistics/rx_packets $d/statistics/tx_packets $d/mtu $d/operstate "
@@ -1181,6 +1242,8 @@ class Storm:
                 self.grun("; ".join(cmds))
             ok, last = self._flows_through_primary()
             if ok:
+                # Every primary is in QEMU and enslaved: no unplug is pending any more.
+                self.unplug_pending = set()
                 took = round(time.monotonic() - t0, 1)
                 self.recoveries.append({"after": why, "s": took})
                 return took
@@ -1251,9 +1314,13 @@ class Storm:
             if not bad:
                 break
             time.sleep(1)
-            bad = invariants(self.snapshot(), self.master_counters)
+            snap = self.snapshot()
+            bad = invariants(snap, self.master_counters)
         for b in bad:
             self.fail("invariant", b)
+        if bad:
+            # Reported once, at the event that did it; later events compare from here.
+            self.master_counters.update(master_counters(snap))
         self._scan_guest(self.guest, kmemleak=False)
         self.traffic.check(self.current["index"])
 
