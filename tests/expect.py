@@ -21,6 +21,10 @@ KNOWN_GAPS = {
                         "replug_loss (BASELINE.md, 7.3: 166-174 packets vs 30-79 ms downtime)",
         "migrate_downtime": "C's migration loss is mostly its destination replug (see "
                             "migrate_loss), far beyond QEMU's downtime",
+        "queue_on_destroy": "C net_failover_destroy() detaches the master first "
+                            "(netif_device_detach() stops its queues), so frames sent to it "
+                            "until it is unregistered are dropped by the core, which logs "
+                            "\"Virtual device ... asks to queue packet!\" for them",
         "no_announce": "C net_failover never notifies peers when the active slave changes, and "
                        "drops virtio's post-migration announce (raised on the standby, which has "
                        "no addresses)",
@@ -58,7 +62,8 @@ KNOWN_SPLATS = {
     "c": [
         (r"Virtual device \S+ asks to queue packet",
          "C net_failover stops the master's queues when no slave is usable "
-         "(net_failover_lower_state_changed(), drivers/net/net_failover.c, 7.3); the master has "
+         "(net_failover_lower_state_changed(), drivers/net/net_failover.c, 7.3), and detaches "
+         "the master before unregistering it (net_failover_destroy()); the master has "
          "no qdisc (IFF_NO_QUEUE), so the core drops every frame sent meanwhile itself, with the "
          "reason RECURSION_LIMIT, and logs this line"),
         (r"(?:non-static key|assign_lock_key)(?s:.*)net_failover_get_stats",

@@ -165,6 +165,30 @@ def test_master_removed(bench):
     assert_clean_log(bench)
 
 
+@pytest.mark.debug
+def test_master_destroyed_under_traffic(bench, driver):
+    """Found by the event storm (seed 20261202, event 16): virtio_net is unbound, which destroys
+    the master, while the guest and its peer ping each other. The master goes without a crit
+    line. A master whose queues are stopped before it is unregistered (C detaches it first,
+    netif_device_detach()) makes the core drop each frame sent meanwhile itself, and log
+    "Virtual device ... asks to queue packet!" for it (a known C report in expect.py)."""
+    r = bench.net.roles()
+    virtio = bench.net.sh(f"basename $(readlink /sys/class/net/{r['standby']['name']}/device)")
+    pings = PingPair(bench.ns, bench.net, 4, tag="destroy").start()
+    try:
+        time.sleep(1)
+        bench.net.sh(f"echo {virtio.strip()} > /sys/bus/virtio/drivers/virtio_net/unbind")
+        bench.net.wait(lambda r: r["master"] is None, 30, "master gone")
+        pings.wait()
+    finally:
+        pings.stop()
+    queued = [ln for ln in bench.net.dmesg().splitlines() if "asks to queue packet" in ln]
+    strict(driver, "queue_on_destroy", not queued,
+           f"{len(queued)} \"asks to queue packet\" lines, first: {queued[:1]}")
+    r = bench.net.roles()
+    assert r["primary"] and not r["primary"]["master"], r
+
+
 # --- 3. same MAC, not a PCI device ------------------------------------------------------------
 
 def test_same_mac_soft_devices(bench, driver):

@@ -846,7 +846,10 @@ impl NetFailover for Failover {
         let Some(master) = master_by_id(&rtnl, &id) else {
             return;
         };
-        master.detach();
+        // Not detached first, as C does (netif_device_detach()): that stops the queues of a
+        // device without a qdisc, and until unregistering closes it the core drops every frame
+        // sent to it itself, logging "Virtual device ... asks to queue packet!". Open, they
+        // reach `start_xmit`, which drops and counts them once the slaves are released.
         for role in [Role::Primary, Role::Standby] {
             if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
                 release(&rtnl, &master, &slave);
