@@ -38,8 +38,13 @@ class NetNS:
             raise
 
     def _add_bridge(self, br, addr):
-        self.ip("link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0",
-                "mcast_snooping", "0")
+        # A fixed address: a bridge that has none takes its ports' lowest, and changes it as
+        # taps join and leave (a migration's destination adds its own). The guest's neighbour
+        # entry for the peer, and the VLAN peer's replies (vlanpeer.py answers from the
+        # bridge's address as it was when it started), would then point at a stale one.
+        mac = f"02:4e:46:52:00:{int(br[2:]) + 1:02x}"
+        self.ip("link", "add", br, "address", mac, "type", "bridge", "stp_state", "0",
+                "forward_delay", "0", "mcast_snooping", "0")
         self.ip("addr", "add", addr, "dev", br)
         self.ip("link", "set", br, "up")
         self._bridges.add(br)

@@ -890,8 +890,8 @@ class Storm:
                 # debug guest under TCG is not a failure, no traffic at all is.
                 rc, out = self.grun(f"/bin/ping -n -c 3 -i 0.2 -W 1 -w 10 {config.PEER_VLAN_IP4}")
                 self.current["vlan_ping"] = out.strip().splitlines()[-2:] if out else []
-                m = _summary.search(out or "")
-                if carrier and not (m and int(m.group(2)) > 0):
+                summary = _summary.search(out or "")
+                if carrier and not (summary and int(summary.group(2)) > 0):
                     self.fail("no traffic over a VLAN of the master",
                               f"{name} on {m} (with carrier): {self.current['vlan_ping']}")
 
