@@ -8,7 +8,7 @@ import pytest
 
 from nfr import config
 from nfr.storm import (Snapshot, Storm, counters_diff, counters_of, errno_of, group_state,
-                        invariants, master_counters, ping_gaps, state_diff)
+                        invariants, master_counters, operstates, ping_gaps, state_diff)
 from nfr.stormplan import HOLDS, KIND, KINDS, Event, Plan, draw_seed, plan
 
 
@@ -245,6 +245,15 @@ def test_refused_operation_state_compare():
     e = group_state(snap(group(), [("eth0", "eth1"), ("eth0", "eth2")],
                          mc="3 eth0 1 0 01005e010203\n", fdb=[("eth2", "52:54:00:aa:bb:cc")]))
     assert any("primary: uc_mc" in d for d in state_diff(e, a))
+    # A device whose carrier changed in between joins groups by itself: lists not compared.
+    up = group()
+    up[0]["operstate"] = "UP"
+    down = group()
+    down[0]["operstate"] = "DOWN"
+    sa = snap(down, [("eth0", "eth1"), ("eth0", "eth2")], mc="3 eth0 1 0 01005e010203\n")
+    sb = snap(up, [("eth0", "eth1"), ("eth0", "eth2")])
+    assert Storm._refused_diff(group_state(sa), operstates(sa), counters_of(sa), sb) == []
+    assert Storm._refused_diff(group_state(sa), operstates(sb), counters_of(sa), sb) != []
     # The primary gone (a pending unplug landing) is not a change of state.
     d = group_state(snap(group()[:2], [("eth0", "eth1")], mc="3 eth0 1 0 01005e010203\n"))
     assert state_diff(a, d) == []
