@@ -222,10 +222,8 @@ def invariants(snap, prev_counters):
             if not lo <= m["mtu"] <= hi:
                 bad.append(f"pair {p}: master {mname} mtu {m['mtu']} outside {low}'s "
                            f"[{lo}, {hi}]")
-        st = m.get("stats64", {})
-        now = (st.get("rx", {}).get("packets", 0), st.get("tx", {}).get("packets", 0),
-               st.get("rx", {}).get("bytes", 0), st.get("tx", {}).get("bytes", 0))
         key = (p, m["ifindex"])
+        now = master_counters(snap)[key]
         if key in prev_counters and any(a < b for a, b in zip(now, prev_counters[key])):
             bad.append(f"pair {p}: master {mname} counters went backwards: "
                        f"{prev_counters[key]} -> {now}")
