@@ -288,3 +288,50 @@ def test_refused_operation_must_not_reset_counters():
     links = group()
     links[2]["stats64"]["rx"]["packets"] = 50
     assert counters_diff(before, snap(links, [("eth0", "eth1"), ("eth0", "eth2")])) == []
+
+
+def _judged_storm(kinds, starts):
+    """A Storm with only what the quiet-pair judgement reads: events of `kinds` started at
+    host times `starts`."""
+    st = Storm.__new__(Storm)
+    st.plan = Plan(1, 2, [Event(i, k, {}) for i, k in enumerate(kinds) if k != "end"])
+    st.events = [{"index": i, "kind": k, "args": {}, "t": t, "quiet_whole": True}
+                 for i, (k, t) in enumerate(zip(kinds, starts))]
+    st.t_events = list(starts)
+    return st
+
+
+def test_quiet_pair_gap_judged_by_the_event_it_began_in():
+    st = _judged_storm(["module_reload", "vlan_toggle", "mtu_master", "migrate", "end"],
+                       [0.0, 10.0, 20.0, 30.0, 40.0])
+    # In a guest-wide event, or just after one ended: the whole guest's.
+    assert st._quiet_excused(0, 5.0)
+    assert st._quiet_excused(1, 11.0)
+    # Later into the next event, or in a later one: the event's own, even if the gap lasts
+    # into a guest-wide event or to the end.
+    assert not st._quiet_excused(1, 13.0)
+    assert not st._quiet_excused(2, 20.5)
+    assert st._quiet_excused(3, 31.0)
+    # Concurrent readers load the guest but stop nothing: not excused.
+    st = _judged_storm(["readers_toggle", "vlan_toggle"], [0.0, 10.0])
+    assert not st._quiet_excused(0, 1.0) and not st._quiet_excused(1, 10.5)
+
+
+def test_mtu_events_always_change_the_mtu():
+    from nfr.storm import changed_mtu
+    from nfr.stormplan import SLAVE_MTUS, VALID_MTUS
+    assert changed_mtu(1500, 9000, VALID_MTUS) == 9000
+    assert changed_mtu(1500, 1500, VALID_MTUS) == 2000
+    assert changed_mtu(9000, 9000, VALID_MTUS) == 1280
+    assert changed_mtu(4000, 4000, SLAVE_MTUS) == 1280
+    for cur in set(VALID_MTUS):
+        assert all(changed_mtu(cur, m, VALID_MTUS) != cur for m in VALID_MTUS)
+
+
+def test_known_gaps_of_invariants():
+    from nfr.storm import invariant_gap
+    assert invariant_gap("pair 0: eth2 in namespace stormns is enslaved (eth0)") == \
+        "netns_enslave"
+    assert invariant_gap("pair 0: master eth0 holds eth2, which is not in its namespace") == \
+        "netns_enslave"
+    assert invariant_gap("pair 0: master eth0 counters went backwards: (1,) -> (0,)") is None

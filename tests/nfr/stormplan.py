@@ -123,7 +123,7 @@ KINDS = (
          lambda rng: {"host": _pick(OVERLAP_HOST)(rng), "guest": _pick(OVERLAP_GUEST)(rng),
                       "delay_ms": _pick((0, 50, 300))(rng)}),
     # Concurrent readers (ip -s link, ethtool -S, ethtool, sysfs) while events run.
-    Kind("readers_toggle", 2, "readers", guest_wide=True),
+    Kind("readers_toggle", 2, "readers"),
     # Restore everything, then traffic must flow through the primary within the bound.
     Kind("settle", 3, "settle", guest_wide=True),
 )
