@@ -219,7 +219,7 @@ impl Driver for Master {
         }
         // Open whether or not a slave is usable: see `refresh`.
         dev.tx_wake_all_queues();
-        *dev.data().announced.borrow_mut(rtnl) = active;
+        *dev.data().announced.borrow_mut(rtnl)? = active;
         Ok(())
     }
 
@@ -376,7 +376,7 @@ static MASTERS: RtnlCell<KVec<Registration<Master>>> = RtnlCell::new(KVec::new()
 /// The master whose permanent address is `dev`'s, if any. Shared borrows of the list nest: the
 /// notifications that enslaving and releasing raise look masters up again.
 fn master_for<'a>(rtnl: &'a Rtnl<'_>, dev: &Device) -> Option<Ref<'a, NetDev<Master>>> {
-    Ref::filter_map(MASTERS.borrow(rtnl), |masters| {
+    Ref::filter_map(MASTERS.borrow(rtnl).ok()?, |masters| {
         masters
             .iter()
             .map(Registration::dev)
@@ -552,13 +552,36 @@ fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> R
         return Err(e);
     }
     dev.set_failover_slave(rtnl, true);
-    if let Err(e) = attach(rtnl, master, slave, role) {
+    // Stored before attaching, which raises notifications: nothing is borrowed across them.
+    let stored = match master.data().rx.borrow_mut(rtnl) {
+        Ok(mut slots) => {
+            slots[role as usize] = Some(rx);
+            Ok(())
+        }
+        Err(e) => Err((e, rx)),
+    };
+    let result = match stored {
+        Ok(()) => attach(rtnl, master, slave, role),
+        Err((e, rx)) => {
+            rx.unregister(rtnl);
+            Err(e)
+        }
+    };
+    if let Err(e) = result {
         dev.upper_unlink(rtnl, master);
         dev.set_failover_slave(rtnl, false);
-        rx.unregister(rtnl);
+        // Borrowed nowhere up the stack, as the store above succeeded.
+        let rx = master
+            .data()
+            .rx
+            .borrow_mut(rtnl)
+            .ok()
+            .and_then(|mut slots| slots[role as usize].take());
+        if let Some(rx) = rx {
+            rx.unregister(rtnl);
+        }
         return Err(e);
     }
-    master.data().rx.borrow_mut(rtnl)[role as usize] = Some(rx);
     Ok(())
 }
 
@@ -568,9 +591,21 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
     let Some(role) = m.slaves.role_of(rtnl, dev) else {
         return;
     };
-    let rx = m.rx.borrow_mut(rtnl)[role as usize].take();
-    if let Some(rx) = rx {
-        rx.unregister(rtnl);
+    // Only `enslave` and `release` borrow the handlers, and neither is running further up
+    // the stack: neither raises a notification while it holds the borrow.
+    match m.rx.borrow_mut(rtnl) {
+        Ok(mut slots) => {
+            let rx = slots[role as usize].take();
+            drop(slots);
+            if let Some(rx) = rx {
+                rx.unregister(rtnl);
+            }
+        }
+        Err(e) => netdev_err!(
+            dev,
+            "failover rx handler busy, left registered (err = {})\n",
+            e.to_errno()
+        ),
     }
     dev.upper_unlink(rtnl, master);
     dev.set_failover_slave(rtnl, false);
@@ -637,10 +672,11 @@ fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
         m.fold_stats();
         master.carrier_off();
     }
-    let changed = {
-        let mut announced = m.announced.borrow_mut(rtnl);
-        core::mem::replace(&mut *announced, active) != active
-    };
+    // Never borrowed across a call: the borrow cannot fail.
+    let changed = m
+        .announced
+        .borrow_mut(rtnl)
+        .is_ok_and(|mut announced| core::mem::replace(&mut *announced, active) != active);
     if changed && active.is_some() {
         announce(rtnl, master);
     }
@@ -669,7 +705,10 @@ impl Unbinding for Unplug {
         let rtnl = guard.token();
         // What this triggers (lower state and peer notifications) neither creates nor
         // destroys a master, so the list stays borrowed throughout.
-        for master in MASTERS.borrow(&rtnl).iter().map(Registration::dev) {
+        let Ok(masters) = MASTERS.borrow(&rtnl) else {
+            return;
+        };
+        for master in masters.iter().map(Registration::dev) {
             let slaves = &master.data().slaves;
             let Some(primary) = slaves.slot(Role::Primary).get_rtnl(&rtnl) else {
                 continue;
@@ -801,7 +840,13 @@ impl NetFailover for Failover {
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
         {
-            let mut masters = MASTERS.borrow_mut(&rtnl);
+            let mut masters = match MASTERS.borrow_mut(&rtnl) {
+                Ok(masters) => masters,
+                Err(e) => {
+                    reg.unregister(&rtnl);
+                    return Err(e);
+                }
+            };
             // Room first: a registration must not be dropped while the RTNL is held.
             if let Err(e) = masters.reserve(1, GFP_KERNEL) {
                 drop(masters);
@@ -862,10 +907,14 @@ impl NetFailover for Failover {
             master.name(&rtnl)
         );
         drop(master);
-        let mut masters = MASTERS.borrow_mut(&rtnl);
-        let at = masters.iter().position(|r| MasterId::of(r.dev()).0 == id.0);
-        let reg = at.and_then(|i| masters.remove(i).ok());
-        drop(masters);
+        // The list is borrowed nowhere up the stack: virtio_net destroys a master from its
+        // remove or probe-error path, which the driver does not reach while it holds the list.
+        let reg = MASTERS.borrow_mut(&rtnl).ok().and_then(|mut masters| {
+            let at = masters
+                .iter()
+                .position(|r| MasterId::of(r.dev()).0 == id.0)?;
+            masters.remove(at).ok()
+        });
         if let Some(reg) = reg {
             // Freed once the RTNL is released (`guard` below) and the last reference is gone.
             reg.unregister(&rtnl);
@@ -876,7 +925,7 @@ impl NetFailover for Failover {
 
 /// The master virtio_net's handle `id` names.
 fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<Master>>> {
-    Ref::filter_map(MASTERS.borrow(rtnl), |masters| {
+    Ref::filter_map(MASTERS.borrow(rtnl).ok()?, |masters| {
         masters
             .iter()
             .map(Registration::dev)
@@ -908,8 +957,10 @@ impl Drop for FailoverModule {
         let masters = {
             let guard = RtnlGuard::lock();
             let rtnl = guard.token();
-            let mut masters = MASTERS.borrow_mut(&rtnl);
-            core::mem::take(&mut *masters)
+            MASTERS
+                .borrow_mut(&rtnl)
+                .map(|mut masters| core::mem::take(&mut *masters))
+                .unwrap_or_default()
         };
         drop(masters);
     }

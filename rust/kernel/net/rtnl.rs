@@ -8,9 +8,13 @@
 //!
 //! C header: [`include/linux/rtnetlink.h`](srctree/include/linux/rtnetlink.h)
 
-use crate::{bindings, types::NotThreadSafe};
+use crate::{
+    bindings,
+    error::{code::EBUSY, Result},
+    types::NotThreadSafe,
+};
 use core::{
-    cell::{RefCell, RefMut},
+    cell::{Ref, RefCell, RefMut},
     marker::PhantomData,
 };
 
@@ -136,23 +140,49 @@ impl Drop for RtnlGuard {
 ///
 /// Access needs an [`Rtnl`] token, so only one thread at a time can reach the data. Within
 /// that thread, borrows are checked at run time: borrowing again while a mutable borrow is
-/// live (e.g. from a notifier raised by the code holding it) panics instead of aliasing.
+/// live (e.g. from a notifier raised by the code holding it) fails with `EBUSY` instead of
+/// aliasing, and does not panic.
+///
+/// # Invariants
+///
+/// The inner [`RefCell`] is only reached by a thread that holds the RTNL.
 ///
 /// # Examples
 ///
 /// ```
 /// use kernel::net::rtnl::{RtnlCell, RtnlGuard};
+/// use kernel::prelude::*;
 ///
 /// static COUNT: RtnlCell<u32> = RtnlCell::new(0);
 ///
 /// let guard = RtnlGuard::lock();
-/// *COUNT.borrow_mut(&guard.token()) += 1;
-/// assert_eq!(*COUNT.borrow(&guard.token()), 1);
+/// let rtnl = guard.token();
+/// *COUNT.borrow_mut(&rtnl)? += 1;
+/// assert_eq!(*COUNT.borrow(&rtnl)?, 1);
+///
+/// // Nested borrows that would alias fail cleanly.
+/// let shared = COUNT.borrow(&rtnl)?;
+/// assert_eq!(COUNT.borrow_mut(&rtnl).err(), Some(EBUSY));
+/// assert_eq!(*COUNT.borrow(&rtnl)?, *shared);
+/// drop(shared);
+/// let exclusive = COUNT.borrow_mut(&rtnl)?;
+/// assert_eq!(COUNT.borrow(&rtnl).err(), Some(EBUSY));
+/// drop(exclusive);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// The data cannot be reached without the lock:
+///
+/// ```ignore,compile_fail,E0061
+/// use kernel::net::rtnl::RtnlCell;
+///
+/// static COUNT: RtnlCell<u32> = RtnlCell::new(0);
+/// let _ = COUNT.borrow();
 /// ```
 pub struct RtnlCell<T>(RefCell<T>);
 
-// SAFETY: The data is only reached with the RTNL held, so by one thread at a time; it may be
-// reached from any thread, hence `T: Send`.
+// SAFETY: By the type invariant the data is only reached with the RTNL held, so by one thread
+// at a time; it may be reached from any thread, hence `T: Send`.
 unsafe impl<T: Send> Sync for RtnlCell<T> {}
 
 impl<T> RtnlCell<T> {
@@ -163,26 +193,15 @@ impl<T> RtnlCell<T> {
 
     /// Borrows the data while the RTNL is held.
     ///
-    /// # Panics
-    ///
-    /// If the data is mutably borrowed.
-    pub fn borrow<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> core::cell::Ref<'a, T> {
-        // Not `RefCell::borrow`: objtool does not know its panic function does not return.
-        match self.0.try_borrow() {
-            Ok(r) => r,
-            Err(_) => panic!("RtnlCell borrowed while mutably borrowed"),
-        }
+    /// Fails with `EBUSY` if the data is mutably borrowed.
+    pub fn borrow<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> Result<Ref<'a, T>> {
+        self.0.try_borrow().map_err(|_| EBUSY)
     }
 
     /// Borrows the data mutably while the RTNL is held.
     ///
-    /// # Panics
-    ///
-    /// If the data is borrowed.
-    pub fn borrow_mut<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> RefMut<'a, T> {
-        match self.0.try_borrow_mut() {
-            Ok(r) => r,
-            Err(_) => panic!("RtnlCell mutably borrowed while borrowed"),
-        }
+    /// Fails with `EBUSY` if the data is borrowed.
+    pub fn borrow_mut<'a>(&'a self, _rtnl: &'a Rtnl<'_>) -> Result<RefMut<'a, T>> {
+        self.0.try_borrow_mut().map_err(|_| EBUSY)
     }
 }
