@@ -341,8 +341,8 @@ pub trait Driver: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Reports the link settings (`ethtool <dev>`), under the RTNL (devices registered here are
-    /// not "ops locked", so ethtool calls them with the RTNL held).
+    /// Reports the link settings (`ethtool <dev>`), under the RTNL. ethtool is asked to take
+    /// it for this callback on "ops locked" devices too (`ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS`).
     fn get_link_ksettings(
         _dev: &NetDev<Self>,
         _rtnl: &Rtnl<'_>,
@@ -758,6 +758,13 @@ impl<T: Driver> EthOps<T> {
             None
         },
         get_link: Some(bindings::ethtool_op_get_link),
+        // ethtool takes the RTNL for this callback on "ops locked" devices too only when asked
+        // to; `get_link_ksettings` below relies on it.
+        op_needs_rtnl: if T::HAS_GET_LINK_KSETTINGS {
+            bindings::ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS
+        } else {
+            0
+        },
         get_link_ksettings: if T::HAS_GET_LINK_KSETTINGS {
             Some(Self::get_link_ksettings)
         } else {
@@ -805,7 +812,12 @@ impl<T: Driver> EthOps<T> {
         from_result(|| {
             // SAFETY: `ks` is valid and ours for the call; `LinkKsettings` is transparent.
             let ks = unsafe { &mut *ks.cast::<LinkKsettings>() };
-            // SAFETY: Our devices are not "ops locked": ethtool calls us under the RTNL.
+            // SAFETY: ethtool's ioctl and netlink paths take the RTNL for this callback, on an
+            // "ops locked" device too since `OPS.op_needs_rtnl` has
+            // `ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS` (`ethtool_ioctl_needs_rtnl()`,
+            // `ethtool_nl_msg_needs_rtnl()`). `__ethtool_get_link_ksettings()` asserts the RTNL,
+            // and the other in-kernel callers of `netif_get_link_ksettings()` (bridge port
+            // cost, the cbs and taprio qdiscs) run under it: netdevice notifiers and rtnetlink.
             let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
             T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, &rtnl, ks)?;
@@ -1231,6 +1243,14 @@ mod tests {
             dev.data().rx_mode.add(1, Relaxed);
         }
 
+        fn get_link_ksettings(
+            _dev: &NetDev<Self>,
+            _rtnl: &Rtnl<'_>,
+            _settings: &mut LinkKsettings,
+        ) -> Result {
+            Ok(())
+        }
+
         fn get_stats64(_dev: &NetDev<Self>, stats: &mut Stats64) {
             stats.set_rx(11, 1100);
             stats.set_tx(22, 2200);
@@ -1546,5 +1566,30 @@ mod tests {
         assert!(Device::get_by_name_init_net(c"rtest0").is_none());
         drop(nb);
         Ok(())
+    }
+
+    /// A driver without link settings, to compare the ethtool table with.
+    struct NoLinkSettings;
+
+    #[vtable]
+    impl Driver for NoLinkSettings {
+        fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
+            skb.consume();
+            TxResult::Ok
+        }
+    }
+
+    #[test]
+    fn link_settings_make_ethtool_take_the_rtnl() {
+        // `get_link_ksettings` hands the driver an `Rtnl` token. On an "ops locked" device
+        // (`request_ops_lock`, queue management or shaping), ethtool holds only the instance
+        // lock for it unless the table asks for the RTNL.
+        let asks = |ops: &bindings::ethtool_ops| {
+            ops.op_needs_rtnl & bindings::ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS != 0
+        };
+        assert!(EthOps::<TestDev>::OPS.get_link_ksettings.is_some());
+        assert!(asks(&EthOps::<TestDev>::OPS));
+        assert!(EthOps::<NoLinkSettings>::OPS.get_link_ksettings.is_none());
+        assert!(!asks(&EthOps::<NoLinkSettings>::OPS));
     }
 }
