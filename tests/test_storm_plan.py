@@ -335,3 +335,10 @@ def test_known_gaps_of_invariants():
     assert invariant_gap("pair 0: master eth0 holds eth2, which is not in its namespace") == \
         "netns_enslave"
     assert invariant_gap("pair 0: master eth0 counters went backwards: (1,) -> (0,)") is None
+
+
+def test_quiet_pair_just_configured_is_not_judged():
+    st = _judged_storm(["module_reload", "vlan_toggle"], [0.0, 10.0])
+    st.configured_at = {1: 0}       # its new master got its address after event 0
+    st.current = st.events[1]
+    assert st.quiet_whole(None) is False

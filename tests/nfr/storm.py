@@ -475,6 +475,7 @@ class Storm:
         self.traffic = None
         self.snap = None
         self.masters = {}          # pair -> ifindex of the master the storm configured
+        self.configured_at = {}    # pair -> index of the event after which it configured it
         self.master_counters = {}
         self.links_down = set()    # (pair, nic) whose QEMU link the storm set off
         self.pci_addr = {}         # pair -> the primary's guest PCI address
@@ -569,6 +570,7 @@ class Storm:
                 cmd += f"; ip -6 addr add {config.GUEST_IP6}/64 dev {n} nodad"
             self.grun(cmd)
             self.masters[p] = m["ifindex"]
+            self.configured_at[p] = self.current["index"]
 
     # --- one event ---------------------------------------------------------------------------
 
@@ -669,6 +671,9 @@ class Storm:
         while, through events of the other pair."""
         if self.plan.pairs < 2:
             return None
+        # Configured only after the previous event: its address and neighbours are still new.
+        if self.configured_at.get(1) == self.current["index"] - 1:
+            return False
         r = snap.roles[1]
         m, p = r["master"], r["primary"]
         return bool(m and p and self.masters.get(1) == m["ifindex"]
