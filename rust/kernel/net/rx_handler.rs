@@ -44,11 +44,13 @@ pub trait RxHandler: Send + Sync {
 ///
 /// # Invariants
 ///
-/// `data` is registered as `dev`'s `rx_handler_data` with [`Self::trampoline`] as its handler,
-/// until `Drop` or [`Registration::unregister`].
+/// While `registered`, `data` is registered as `dev`'s `rx_handler_data` with
+/// [`Self::trampoline`] as its handler; `registered` is true from [`Registration::new`] until
+/// `Drop` or [`Registration::unregister`].
 pub struct Registration<T: RxHandler> {
     dev: DeviceRef,
-    data: Option<KBox<T>>,
+    data: KBox<T>,
+    registered: bool,
 }
 
 impl<T: RxHandler> Registration<T> {
@@ -71,7 +73,8 @@ impl<T: RxHandler> Registration<T> {
         // INVARIANT: Registered above.
         Ok(Self {
             dev: DeviceRef::new(dev, GFP_KERNEL),
-            data: Some(data),
+            data,
+            registered: true,
         })
     }
 
@@ -82,8 +85,7 @@ impl<T: RxHandler> Registration<T> {
 
     /// The handler's data.
     pub fn data(&self) -> &T {
-        // `data` is only `None` while being dropped.
-        self.data.as_deref().expect("registered")
+        &self.data
     }
 
     /// Unregisters the handler in a context that already holds the RTNL.
@@ -92,11 +94,13 @@ impl<T: RxHandler> Registration<T> {
     }
 
     fn do_unregister(&mut self, _rtnl: &Rtnl<'_>) {
-        if let Some(data) = self.data.take() {
+        if self.registered {
             // SAFETY: Registered (type invariant) and the RTNL is held. The function waits for
-            // an RCU grace period, after which no handler call can still use `data`.
+            // an RCU grace period, after which no handler call can still use `data`, which is
+            // freed with `self`.
             unsafe { bindings::netdev_rx_handler_unregister(self.dev.as_raw()) };
-            drop(data);
+            // INVARIANT: No longer registered.
+            self.registered = false;
         }
     }
 
@@ -140,7 +144,7 @@ impl<T: RxHandler> Drop for Registration<T> {
     /// Unregisters the handler; takes the RTNL, so a context that holds it must use
     /// [`Registration::unregister`] instead.
     fn drop(&mut self) {
-        if self.data.is_some() {
+        if self.registered {
             let guard = RtnlGuard::lock();
             self.do_unregister(&guard.token());
         }
