@@ -23,6 +23,35 @@ def csum(data):
     return ~s & 0xFFFF
 
 
+def answer(etype, payload, src, mac, ip, tag):
+    """The tagged reply frame to an untagged-by-now `payload` of `etype` from `src`: an ARP
+    reply for `ip`, or an ICMP echo reply from it; None for anything else."""
+    if etype == 0x0806 and len(payload) >= 28:
+        op = struct.unpack("!H", payload[6:8])[0]
+        if op == 1 and payload[24:28] == ip:
+            # Our addresses as sender, the requester's (hardware and protocol) as target: a
+            # full 28-byte ARP body. A virtio NIC hands a frame to the guest as it is,
+            # unpadded, and the guest drops a shorter ARP as truncated.
+            arp = payload[:6] + struct.pack("!H", 2) + mac + ip + payload[8:18]
+            return src + mac + tag + struct.pack("!H", 0x0806) + arp
+    elif etype == 0x0800 and len(payload) >= 20 and payload[16:20] == ip and payload[9] == 1:
+        ihl = (payload[0] & 0xF) * 4
+        tot = struct.unpack("!H", payload[2:4])[0]
+        icmp = bytearray(payload[ihl:tot])
+        if len(icmp) < 8 or icmp[0] != 8:
+            return None
+        icmp[0] = 0
+        icmp[2:4] = b"\0\0"
+        icmp[2:4] = struct.pack("!H", csum(bytes(icmp)))
+        iph = bytearray(payload[:ihl])
+        iph[12:16], iph[16:20] = payload[16:20], payload[12:16]
+        iph[8] = 64
+        iph[10:12] = b"\0\0"
+        iph[10:12] = struct.pack("!H", csum(bytes(iph)))
+        return src + mac + tag + struct.pack("!H", 0x0800) + bytes(iph) + bytes(icmp)
+    return None
+
+
 def main():
     ifname, vid, ip = sys.argv[1], int(sys.argv[2]), socket.inet_aton(sys.argv[3])
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -48,27 +77,9 @@ def main():
             payload = data[18:]
         if tci is None or (tci & 0xFFF) != vid:
             continue
-        src = data[6:12]
-        if etype == 0x0806 and len(payload) >= 28:
-            op = struct.unpack("!H", payload[6:8])[0]
-            if op == 1 and payload[24:28] == ip:
-                arp = payload[:6] + struct.pack("!H", 2) + mac + ip + payload[8:14]
-                s.send(src + mac + tag + struct.pack("!H", 0x0806) + arp)
-        elif etype == 0x0800 and len(payload) >= 20 and payload[16:20] == ip and payload[9] == 1:
-            ihl = (payload[0] & 0xF) * 4
-            tot = struct.unpack("!H", payload[2:4])[0]
-            icmp = bytearray(payload[ihl:tot])
-            if len(icmp) < 8 or icmp[0] != 8:
-                continue
-            icmp[0] = 0
-            icmp[2:4] = b"\0\0"
-            icmp[2:4] = struct.pack("!H", csum(bytes(icmp)))
-            iph = bytearray(payload[:ihl])
-            iph[12:16], iph[16:20] = payload[16:20], payload[12:16]
-            iph[8] = 64
-            iph[10:12] = b"\0\0"
-            iph[10:12] = struct.pack("!H", csum(bytes(iph)))
-            s.send(src + mac + tag + struct.pack("!H", 0x0800) + bytes(iph) + bytes(icmp))
+        reply = answer(etype, payload, data[6:12], mac, ip, tag)
+        if reply:
+            s.send(reply)
 
 
 if __name__ == "__main__":
