@@ -342,3 +342,54 @@ def test_quiet_pair_just_configured_is_not_judged():
     st.configured_at = {1: 0}       # its new master got its address after event 0
     st.current = st.events[1]
     assert st.quiet_whole(None) is False
+
+
+class _FakeQmp:
+    def __init__(self, events, present):
+        self.events, self.present = list(events), present
+
+    def pull_event(self, wait=False):
+        return self.events.pop(0) if self.events else None
+
+    def cmd(self, name, **args):
+        assert name == "qom-list"
+        return [{"name": "primary0"}] if self.present else []
+
+
+class _FakeGuest:
+    def __init__(self, qmp):
+        self.qmp = qmp
+
+
+def test_a_landed_unplug_that_qemu_plugged_back_is_not_waited_for():
+    # device_del'ed, then virtio_net negotiated STANDBY again: QEMU plugged the primary back.
+    st = Storm.__new__(Storm)
+    st.guest = _FakeGuest(_FakeQmp([{"event": "DEVICE_DELETED",
+                                     "data": {"device": "primary0"}}], present=True))
+    st.unplug_pending = {0}
+    assert st._wait_deleted() is False and st.unplug_pending == set()
+    # Still pending and gone: waited for, and gone.
+    st.guest = _FakeGuest(_FakeQmp([], present=False))
+    st.unplug_pending = {0}
+    assert st._wait_deleted() is True and st.unplug_pending == set()
+
+
+def test_vlan_peer_answers_arp_with_a_whole_arp_body():
+    import socket
+    import struct
+    from nfr.vlanpeer import answer
+    mine, theirs = bytes.fromhex("02004e465200"), bytes.fromhex("525400fa1101")
+    ip, sender = socket.inet_aton("198.19.100.1"), socket.inet_aton("198.19.100.2")
+    tag = struct.pack("!HH", 0x8100, 100)
+    request = (struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + theirs + sender +
+               b"\0" * 6 + ip)
+    frame = answer(0x0806, request, theirs, mine, ip, tag)
+    assert frame[:6] == theirs and frame[12:16] == tag
+    arp = frame[18:]
+    # 28 bytes: the guest drops a shorter one, and a virtio NIC does not pad it.
+    assert len(arp) == 28
+    assert struct.unpack("!H", arp[6:8])[0] == 2
+    assert arp[8:14] == mine and arp[14:18] == ip
+    assert arp[18:24] == theirs and arp[24:28] == sender
+    assert answer(0x0806, request[:-4] + socket.inet_aton("198.19.100.9"), theirs, mine, ip,
+                  tag) is None

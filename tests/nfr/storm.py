@@ -657,6 +657,8 @@ class Storm:
         (if no event put it back already). The undo's operations count as this event's."""
         due = [h for h in self.held if h[0] <= index]
         self.held = [h for h in self.held if h[0] > index]
+        if due:
+            self._drain_deleted()
         for _, kind, args in due:
             self.snapshot()
             if getattr(self, f"ev_{kind}")(**args, only_back=True):
@@ -712,14 +714,39 @@ class Storm:
                 self.guest.wait_event("DEVICE_DELETED",
                                       lambda e: e.get("data", {}).get("device") == pid,
                                       UNPLUG_S)
+                # Landed: from here QEMU may plug it back on its own (a virtio_net that
+                # negotiates STANDBY again gets its primary back), which is no pending unplug.
+                self.unplug_pending.discard(pair)
             except TimeoutError:
                 self.fail("unplug not completed", f"no DEVICE_DELETED for {pid} in {UNPLUG_S} s")
         return True
 
+    def _drain_deleted(self):
+        """Read QEMU's queued events: a DEVICE_DELETED for a primary whose unplug is pending
+        means it landed. The primary may be back already: a virtio_net that negotiates STANDBY
+        again (a reload, a rebind) makes QEMU plug the primary it knows back in
+        (failover_add_primary())."""
+        while True:
+            try:
+                ev = self.guest.qmp.pull_event(wait=False)
+            except Exception:  # noqa: BLE001 - no event, or QMP gone (judged elsewhere)
+                return
+            if ev is None:
+                return
+            if ev.get("event") == "DEVICE_DELETED":
+                dev = ev.get("data", {}).get("device")
+                for p, (_, pid) in enumerate(PAIR_IDS):
+                    if dev == pid:
+                        self.unplug_pending.discard(p)
+
     def _wait_deleted(self, pair=0):
         """Wait until QEMU no longer has pair's primary (an unplug still pending lands); a
-        failure if it stays longer than UNPLUG_S. -> whether it is gone."""
+        failure if it stays longer than UNPLUG_S. -> whether it is gone (False also when it
+        went and QEMU plugged it back)."""
         pid = PAIR_IDS[pair][1]
+        self._drain_deleted()
+        if pair not in self.unplug_pending and self._qemu_has(pid):
+            return False
         deadline = time.monotonic() + UNPLUG_S
         while self._qemu_has(pid):
             if time.monotonic() > deadline:
@@ -967,6 +994,19 @@ class Storm:
                     self.fail_unless_gap(gap, "no traffic over a VLAN of the master",
                                          f"{name} on {m} (with carrier): "
                                          f"{self.current['vlan_ping']}")
+                    self.current["vlan_diag"] = self._vlan_diag(name)
+
+    def _vlan_diag(self, name):
+        """What a failed VLAN ping leaves to look at: the guest's links and neighbours, and the
+        VLAN filter QEMU applies to each NIC of pair 0."""
+        diag = {"guest": self.grun(f"ip -s -d link show; ip neigh show dev {name}; "
+                                   f"cat /proc/net/vlan/{name}")[1][-6000:]}
+        for dev_id in PAIR_IDS[0]:
+            try:
+                diag[dev_id] = self.guest.qmp.cmd("query-rx-filter", name=dev_id)
+            except Exception as e:  # noqa: BLE001 - an e1000e has no rx-filter query
+                diag[dev_id] = str(e)[:200]
+        return diag
 
     def ev_mcast_toggle(self, group):
         m = self._dev("master")
