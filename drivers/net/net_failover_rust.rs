@@ -219,7 +219,11 @@ impl Driver for Master {
         }
         // Open whether or not a slave is usable: see `refresh`.
         dev.tx_wake_all_queues();
-        *dev.data().announced.borrow_mut(rtnl)? = active;
+        // Never borrowed across a call: the borrow cannot fail, and if it could, a stale
+        // value only costs one announcement.
+        if let Ok(mut announced) = dev.data().announced.borrow_mut(rtnl) {
+            *announced = active;
+        }
         Ok(())
     }
 
@@ -552,32 +556,37 @@ fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> R
         return Err(e);
     }
     dev.set_failover_slave(rtnl, true);
-    // Stored before attaching, which raises notifications: nothing is borrowed across them.
-    let stored = match master.data().rx.borrow_mut(rtnl) {
-        Ok(mut slots) => {
-            slots[role as usize] = Some(rx);
-            Ok(())
+    // Stored before attaching, which raises notifications, so that nothing is borrowed across
+    // them. `may_enslave` refused an occupied role, so the slot is empty; whatever it held
+    // would be unregistered here, not dropped under the RTNL (its drop takes the RTNL).
+    let mut unstored = Some(rx);
+    let result = match master
+        .data()
+        .rx
+        .borrow_mut(rtnl)
+        .map(|mut slots| core::mem::replace(&mut slots[role as usize], unstored.take()))
+    {
+        Ok(previous) => {
+            if let Some(previous) = previous {
+                previous.unregister(rtnl);
+            }
+            attach(rtnl, master, slave, role)
         }
-        Err(e) => Err((e, rx)),
-    };
-    let result = match stored {
-        Ok(()) => attach(rtnl, master, slave, role),
-        Err((e, rx)) => {
-            rx.unregister(rtnl);
-            Err(e)
-        }
+        Err(e) => Err(e),
     };
     if let Err(e) = result {
         dev.upper_unlink(rtnl, master);
         dev.set_failover_slave(rtnl, false);
-        // Borrowed nowhere up the stack, as the store above succeeded.
-        let rx = master
-            .data()
-            .rx
-            .borrow_mut(rtnl)
-            .ok()
-            .and_then(|mut slots| slots[role as usize].take());
-        if let Some(rx) = rx {
+        // Ours: not stored, or stored (then this borrow succeeds as the first one did).
+        let ours = unstored.or_else(|| {
+            master
+                .data()
+                .rx
+                .borrow_mut(rtnl)
+                .ok()
+                .and_then(|mut slots| slots[role as usize].take())
+        });
+        if let Some(rx) = ours {
             rx.unregister(rtnl);
         }
         return Err(e);
@@ -601,11 +610,16 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
                 rx.unregister(rtnl);
             }
         }
-        Err(e) => netdev_err!(
-            dev,
-            "failover rx handler busy, left registered (err = {})\n",
-            e.to_errno()
-        ),
+        Err(e) => {
+            // Unreachable (see above); left registered, the handler's reference on `dev`
+            // would hold up its unregistration.
+            kernel::warn_on!(true);
+            netdev_err!(
+                dev,
+                "failover rx handler busy, left registered (err = {})\n",
+                e.to_errno()
+            );
+        }
     }
     dev.upper_unlink(rtnl, master);
     dev.set_failover_slave(rtnl, false);
@@ -859,7 +873,15 @@ impl NetFailover for Failover {
                 return Err(ENOMEM);
             }
         }
-        let master = master_by_id(&rtnl, &id).ok_or(ENODEV)?;
+        let Some(master) = master_by_id(&rtnl, &id) else {
+            // Cannot happen: pushed just above in this RTNL section. Undone all the same, so
+            // that no master is left behind without a handle to destroy it.
+            kernel::warn_on!(true);
+            if let Some(reg) = take_master(&rtnl, &id) {
+                reg.unregister(&rtnl);
+            }
+            return Err(EBUSY);
+        };
         master.set_failover(&rtnl, true);
         netdev_info!(
             &*master,
@@ -889,6 +911,9 @@ impl NetFailover for Failover {
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
         let Some(master) = master_by_id(&rtnl, &id) else {
+            // virtio_net destroys only what it created, from its remove or probe-error path,
+            // which the driver does not reach while it holds the list.
+            kernel::warn_on!(true);
             return;
         };
         // Not detached first, as C does (netif_device_detach()): that stops the queues of a
@@ -907,20 +932,25 @@ impl NetFailover for Failover {
             master.name(&rtnl)
         );
         drop(master);
-        // The list is borrowed nowhere up the stack: virtio_net destroys a master from its
-        // remove or probe-error path, which the driver does not reach while it holds the list.
-        let reg = MASTERS.borrow_mut(&rtnl).ok().and_then(|mut masters| {
-            let at = masters
-                .iter()
-                .position(|r| MasterId::of(r.dev()).0 == id.0)?;
-            masters.remove(at).ok()
-        });
-        if let Some(reg) = reg {
+        match take_master(&rtnl, &id) {
             // Freed once the RTNL is released (`guard` below) and the last reference is gone.
-            reg.unregister(&rtnl);
+            Some(reg) => reg.unregister(&rtnl),
+            // Found just above, and the list is borrowed nowhere up the stack.
+            None => {
+                kernel::warn_on!(true);
+            }
         }
         drop(guard);
     }
+}
+
+/// Takes the master virtio_net's handle `id` names off the list.
+fn take_master(rtnl: &Rtnl<'_>, id: &MasterId) -> Option<Registration<Master>> {
+    let mut masters = MASTERS.borrow_mut(rtnl).ok()?;
+    let at = masters
+        .iter()
+        .position(|r| MasterId::of(r.dev()).0 == id.0)?;
+    masters.remove(at).ok()
 }
 
 /// The master virtio_net's handle `id` names.
