@@ -810,14 +810,19 @@ impl<T: Driver> EthOps<T> {
         ks: *mut bindings::ethtool_link_ksettings,
     ) -> crate::ffi::c_int {
         from_result(|| {
-            // SAFETY: `ks` is valid and ours for the call; `LinkKsettings` is transparent.
+            // Most callers clear it first (`netif_get_link_ksettings()`, the ioctl), not all
+            // (ksmbd's): the driver must not read what it did not write.
+            // SAFETY: `ks` is valid for writes and ours for the call.
+            unsafe { core::ptr::write_bytes(ks, 0, 1) };
+            // SAFETY: `ks` is valid, initialised and ours for the call; `LinkKsettings` is
+            // transparent.
             let ks = unsafe { &mut *ks.cast::<LinkKsettings>() };
             // SAFETY: ethtool's ioctl and netlink paths take the RTNL for this callback, on an
             // "ops locked" device too since `OPS.op_needs_rtnl` has
             // `ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS` (`ethtool_ioctl_needs_rtnl()`,
             // `ethtool_nl_msg_needs_rtnl()`). `__ethtool_get_link_ksettings()` asserts the RTNL,
-            // and the other in-kernel callers of `netif_get_link_ksettings()` (bridge port
-            // cost, the cbs and taprio qdiscs) run under it: netdevice notifiers and rtnetlink.
+            // and every other in-kernel caller holds it (audited against 7.3: bridge, bonding,
+            // team, the cbs and taprio qdiscs, net-sysfs, ledtrig-netdev, fcoe, ksmbd).
             let rtnl = unsafe { Rtnl::assume_held() };
             // SAFETY: `dev` is one of our devices.
             T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, &rtnl, ks)?;
