@@ -16,8 +16,10 @@ One `Storm` runs one plan on one driver flavour:
   show no reference-tracker or refcount report.
 
 The host pings are timestamped; each gap in their replies is laid on the event during which it
-began. A gap longer than INTERRUPT_S is an interruption. On a two-pair guest, the quiet pair
-losing packets during an event of the other pair is an invariant failure.
+began. A gap longer than INTERRUPT_S is an interruption. On a two-pair guest, a gap of the
+quiet pair that began during an event of the other pair is a failure, unless that event is
+guest-wide or the gap began within QUIET_GRACE_S after one (`_quiet_excused`), or the quiet pair
+was not whole when the event began (`quiet_whole`).
 """
 
 import json
