@@ -800,6 +800,11 @@ impl MasterId {
     fn of(master: &NetDev<Master>) -> Self {
         Self(master.as_raw() as usize)
     }
+
+    /// Does this handle name `master`?
+    fn names(&self, master: &NetDev<Master>) -> bool {
+        Self::of(master).0 == self.0
+    }
 }
 
 impl NetFailover for Failover {
@@ -947,19 +952,14 @@ impl NetFailover for Failover {
 /// Takes the master virtio_net's handle `id` names off the list.
 fn take_master(rtnl: &Rtnl<'_>, id: &MasterId) -> Option<Registration<Master>> {
     let mut masters = MASTERS.borrow_mut(rtnl).ok()?;
-    let at = masters
-        .iter()
-        .position(|r| MasterId::of(r.dev()).0 == id.0)?;
+    let at = masters.iter().position(|r| id.names(r.dev()))?;
     masters.remove(at).ok()
 }
 
 /// The master virtio_net's handle `id` names.
 fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<Master>>> {
     Ref::filter_map(MASTERS.borrow(rtnl).ok()?, |masters| {
-        masters
-            .iter()
-            .map(Registration::dev)
-            .find(|m| MasterId::of(m).0 == id.0)
+        masters.iter().map(Registration::dev).find(|m| id.names(m))
     })
     .ok()
 }
