@@ -8,7 +8,8 @@ import pytest
 
 from nfr import config
 from nfr.storm import (Snapshot, Storm, counters_diff, counters_of, errno_of, group_state,
-                        invariants, master_counters, operstates, ping_gaps, state_diff)
+                        invariants, master_counters, operstates, path_counters, path_delta,
+                        ping_gaps, state_diff)
 from nfr.stormplan import HOLDS, KIND, KINDS, Event, Plan, draw_seed, plan
 
 
@@ -393,3 +394,54 @@ def test_vlan_peer_answers_arp_with_a_whole_arp_body():
     assert arp[18:24] == theirs and arp[24:28] == sender
     assert answer(0x0806, request[:-4] + socket.inet_aton("198.19.100.9"), theirs, mine, ip,
                   tag) is None
+
+
+def test_path_counters_say_where_a_quiet_gap_went():
+    links = group()
+    links[2]["stats64"] = {"rx": {"packets": 50, "dropped": 1, "missed": 2},
+                           "tx": {"packets": 40, "dropped": 0}}
+    text = (json.dumps(links) + "\n@@NS\n@@LOWER\n@@MC\n@@FDB\n[]\n@@BUS\n@@SNMP\n"
+            "Ip: Forwarding InDiscards OutDiscards OutNoRoutes\nIp: 2 3 4 0\n"
+            "Icmp: InMsgs InEchos OutEchoReps\nIcmp: 9 7 6\n"
+            "@@SOFTNET\n00000010 00000002 00000000\n00000010 0000000a 00000000\n")
+    a = path_counters(Snapshot(text, 1), {"host nfrtap3": [1, 0, 5, 0]}, 0)
+    assert a["primary eth2"] == [50, 1, 2, 40, 0]
+    assert a["IcmpInEchos"] == 7 and a["IcmpOutEchoReps"] == 6 and a["IpOutDiscards"] == 4
+    assert a["softnet dropped"] == 12
+    b = dict(a, **{"IcmpInEchos": 17, "primary eth2": [60, 1, 9, 50, 0]})
+    b["host nfrtap3"] = [1, 0, 15, 3]
+    del b["IpInDiscards"]
+    d = path_delta(a, b)
+    assert d["IcmpInEchos"] == 10 and d["primary eth2"] == [10, 0, 7, 10, 0]
+    assert d["host nfrtap3"] == [0, 0, 10, 3] and "IpInDiscards" not in d
+
+
+class _CountingAgent:
+    def __init__(self):
+        self.cmds = []
+
+    def run(self, cmd, timeout=60):
+        self.cmds.append(cmd)
+        return 0, (json.dumps(group()) + "\n@@BUS\n") if "@@NS" in cmd else ""
+
+
+def test_an_operation_reads_the_state_before_it_unless_nothing_ran_since():
+    st = Storm.__new__(Storm)
+    st.plan = Plan(1, 1, ())
+    st.guest = _FakeGuest(None)
+    st.guest.agent = _CountingAgent()
+    st.current, st.virtio_dev, st.actions, st.snap_actions, st.snap = {}, {}, 0, -1, None
+    reads = lambda: sum("@@NS" in c for c in st.guest.agent.cmds)  # noqa: E731
+    st.snapshot()
+    st.op("ip link set eth0 up")
+    assert reads() == 1          # the check's snapshot, as it was
+    st.op("ip link set eth0 down")
+    assert reads() == 2          # the first operation ran since: read again
+    st.snapshot()
+    st.op("ip link set eth0 mtu 1", expect_refused=True)
+    assert reads() == 4          # a refusal is expected: read just before it
+    st.snapshot()
+    st.guest.qmp = type("Q", (), {"cmd": lambda self, *a, **k: None})()
+    st._qmp("set_link", name="standby0", up=False)
+    st.op("ip link set eth0 up")
+    assert reads() == 6          # QEMU acted since

@@ -96,6 +96,10 @@ for d in /sys/bus/pci/devices/* /sys/bus/virtio/devices/*; do
 	cd /
 	echo "${d##*/} $drv"
 done
+echo '@@SNMP'
+while read -r l; do case $l in Ip:*|Icmp:*) echo "$l";; esac; done </proc/net/snmp
+echo '@@SOFTNET'
+while read -r l; do echo "$l"; done </proc/net/softnet_stat
 """
 
 
@@ -115,7 +119,7 @@ class Snapshot:
     """One reading of the guest's links (see SNAPSHOT)."""
 
     def __init__(self, text, pairs):
-        parts = re.split(r"^@@(NS|LOWER|MC|FDB|BUS)$", text, flags=re.M)
+        parts = re.split(r"^@@(NS|LOWER|MC|FDB|BUS|SNMP|SOFTNET)$", text, flags=re.M)
         self.links = {d["ifname"]: d for d in json.loads(parts[0] or "[]")}
         sec = dict(zip(parts[1::2], parts[2::2]))
         self.netns = {}
@@ -139,6 +143,17 @@ class Snapshot:
                 self.fdb[e.get("ifname")].add(e.get("mac"))
         self.bus = dict(line.split() for line in sec.get("BUS", "").splitlines()
                         if len(line.split()) == 2)
+        # The guest's IP and ICMP counters (/proc/net/snmp: a line of names, then one of
+        # values), and the packets its CPUs' backlogs dropped (softnet_stat's second column).
+        self.snmp = {}
+        lines = [line for line in sec.get("SNMP", "").splitlines() if line.strip()]
+        for names, values in zip(lines[::2], lines[1::2]):
+            proto = names.split(":")[0]
+            for k, v in zip(names.split()[1:], values.split()[1:]):
+                self.snmp[f"{proto}{k}"] = int(v)
+        self.softnet_dropped = sum(int(line.split()[1], 16)
+                                   for line in sec.get("SOFTNET", "").splitlines()
+                                   if len(line.split()) > 1)
         self.pairs = pairs
         self.roles = [self._roles(p) for p in range(pairs)]
 
@@ -335,6 +350,37 @@ def counters_of(snap):
             for d in [snap.roles[p][role]] if d and "stats64" in d}
 
 
+# The guest's counters that a quiet-pair gap is read against (see path_counters).
+PATH_SNMP = ("IcmpInEchos", "IcmpOutEchoReps", "IpInDiscards", "IpOutDiscards", "IpOutNoRoutes")
+
+
+def path_counters(snap, host, pair):
+    """Counters along pair `pair`'s path, read at a check: its devices' packets, drops and
+    misses ([rx, rx dropped, rx missed, tx, tx dropped]), the guest's ICMP echo and IP discard
+    counters (all pairs'), its backlog drops, and `host`: the host's taps and bridge. Across the
+    event in which a quiet-pair gap began (path_delta), they show where its packets went."""
+    out = {}
+    for role in ("master", "primary", "standby"):
+        d = snap.roles[pair][role]
+        st = (d or {}).get("stats64")
+        if st:
+            rx, tx = st["rx"], st["tx"]
+            out[f"{role} {d['ifname']}"] = [rx.get("packets", 0), rx.get("dropped", 0),
+                                            rx.get("missed", 0), tx.get("packets", 0),
+                                            tx.get("dropped", 0)]
+    out.update({k: snap.snmp[k] for k in PATH_SNMP if k in snap.snmp})
+    out["softnet dropped"] = snap.softnet_dropped
+    out.update(host)
+    return out
+
+
+def path_delta(before, after):
+    """What each of path_counters() moved by between two checks, for the keys both have."""
+    def sub(a, b):
+        return [y - x for x, y in zip(a, b)] if isinstance(a, list) else b - a
+    return {k: sub(before[k], after[k]) for k in before.keys() & after.keys()}
+
+
 # --- traffic ---------------------------------------------------------------------------------
 
 _reply = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from [^:]+: icmp_seq=(\d+)")
@@ -495,10 +541,15 @@ class Storm:
         self.recoveries = []
         self.t_events = []
         self.recover_s = RECOVER_S_DEBUG if debug(flavour) else RECOVER_S
+        # Guest commands and QMP commands sent so far, and how many had been when self.snap was
+        # read: while the two are equal, nothing the storm did can have changed the guest since.
+        self.actions = 0
+        self.snap_actions = -1
 
     # --- guest access ------------------------------------------------------------------------
 
     def grun(self, cmd, timeout=120):
+        self.actions += 1
         return self.guest.agent.run(cmd, timeout)
 
     def gsh(self, cmd, timeout=120):
@@ -510,12 +561,17 @@ class Storm:
     def snapshot(self):
         for attempt in range(3):
             try:
-                self.snap = Snapshot(self.gsh(SNAPSHOT), self.plan.pairs)
+                # A read: not one of self.actions.
+                rc, out = self.guest.agent.run(SNAPSHOT, 120)
+                if rc != 0:
+                    raise StormFailure(f"guest command failed ({rc}): snapshot\n{out}")
+                self.snap = Snapshot(out, self.plan.pairs)
                 break
             except json.JSONDecodeError:
                 # A dump cut short while devices come and go ("Dump terminated"): read again.
                 if attempt == 2:
                     raise
+        self.snap_actions = self.actions
         for p in range(self.plan.pairs):
             s = self.snap.roles[p]["standby"]
             if s and s.get("parentdev"):
@@ -579,8 +635,11 @@ class Storm:
     def op(self, cmd, expect_refused=False, timeout=120, errnos=None):
         """One guest operation. A refused one must change nothing: the group's state is
         compared before and after. With `errnos`, it must be refused with one of those.
-        -> (rc, output)."""
-        snap = self.snapshot()
+        The state before is the last snapshot if the storm did nothing since (the previous
+        event's check read it just now), and read anew otherwise, or when a refusal is
+        expected. -> (rc, output)."""
+        fresh = self.snap is not None and self.snap_actions == self.actions
+        snap = self.snap if fresh and not (expect_refused or errnos) else self.snapshot()
         before, counters, opers = group_state(snap), counters_of(snap), operstates(snap)
         rc, out = self.grun(cmd, timeout)
         rec = self.current
@@ -695,6 +754,7 @@ class Storm:
 
     def _qmp(self, cmd, **args):
         """A QMP command; an error is a refusal (host side), recorded with QEMU's words."""
+        self.actions += 1
         try:
             self.guest.qmp.cmd(cmd, **args)
             self.current.setdefault("ops", []).append({"qmp": cmd, **args})
@@ -843,6 +903,7 @@ class Storm:
         the destination is stopped. -> the final query-migrate status."""
         dest = self._start_dest()
         src = self.guest
+        self.actions += 1
         try:
             src.qmp.clear_events()
             t0 = time.monotonic()
@@ -1327,6 +1388,7 @@ class Storm:
             if not self._qemu_has(pid):
                 self._add_primary(p)
             for dev in (sid, pid):
+                self.actions += 1
                 try:
                     self.guest.qmp.cmd("set_link", name=dev, up=True)
                 except Exception:
@@ -1447,6 +1509,7 @@ class Storm:
     def check(self):
         """After an event: invariants (read again when they fail, for a change still landing),
         the kernel log, and the traffic generators."""
+        t0 = time.monotonic()
         snap = self.snapshot()
         self.ensure_ip()
         bad = invariants(snap, self.master_counters)
@@ -1461,8 +1524,25 @@ class Storm:
         if bad:
             # Reported once, at the event that did it; later events compare from here.
             self.master_counters.update(master_counters(snap))
+        if self.plan.pairs > 1:
+            self.current["quiet_path"] = path_counters(snap, self._host_counters(1), 1)
         self._scan_guest(self.guest, kmemleak=False)
         self.traffic.check(self.current["index"])
+        self.current["check_s"] = round(time.monotonic() - t0, 2)
+
+    def _host_counters(self, pair):
+        """Pair `pair`'s taps and bridge on the host: [rx, rx dropped, tx, tx dropped] (a tap's
+        tx is towards QEMU, the guest's receive side)."""
+        names = set(self.guest.taps[pair]) | {f"br{pair}"}
+        try:
+            links = json.loads(self.ns.ip("-s", "-j", "link", "show").stdout)
+        except (RuntimeError, json.JSONDecodeError):
+            return {}
+        return {f"host {d['ifname']}": [d["stats64"]["rx"]["packets"],
+                                        d["stats64"]["rx"]["dropped"],
+                                        d["stats64"]["tx"]["packets"],
+                                        d["stats64"]["tx"]["dropped"]]
+                for d in links if d.get("ifname") in names and "stats64" in d}
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -1669,9 +1749,11 @@ class Storm:
                 # event it began in: a later guest-wide event (or the end) excuses nothing.
                 rec = self.events[idx] if 0 <= idx < len(self.events) else {}
                 if p == 1 and rec.get("quiet_whole") and not self._quiet_excused(idx, t_from):
+                    prev = self.events[idx - 1] if idx >= 1 else {}
                     quiet.append({"event": idx, "kind": self._kind(idx), "lost": n,
                                   "t_from": round(t_from - self.t_events[0], 2),
-                                  "s": dur})
+                                  "s": dur, "path": path_delta(prev.get("quiet_path", {}),
+                                                               rec.get("quiet_path", {}))})
         m = _summary.search(traffic["guest_ping"])
         if m:
             lost["guest_to_peer"] = {"sent": int(m.group(1)), "received": int(m.group(2)),
@@ -1680,9 +1762,11 @@ class Storm:
             failures_by["quiet pair lost packets"] += 1
             self.log(f"STORM FAILURE: flavour {self.flavour}, seed {self.plan.seed}, event "
                      f"#{q['event']} ({q['kind']}): the quiet pair lost {q['lost']} packets, "
-                     f"a gap of {q['s']} s from {q['t_from']} s into the storm")
+                     f"a gap of {q['s']} s from {q['t_from']} s into the storm; across the "
+                     f"event, its path's counters moved by {q['path']}")
             self.failures.append({"event": q["event"], "kind": q["kind"],
-                                  "failures": [f"quiet pair lost {q['lost']} packets"]})
+                                  "failures": [f"quiet pair lost {q['lost']} packets"],
+                                  "path": q["path"]})
         total_lost = sum(v["lost"] for v in lost.values())
         ran = sum(1 for e in self.events if 0 <= e["index"] < len(self.plan.events))
         n = max(1, ran)
