@@ -2,7 +2,10 @@
 
 The assertions stay strict: they say what a correct failover driver does. A driver listed here
 for a gap turns the failing assertion into an xfail that names the reason and the measured
-figure; passing is always allowed. The figures are from `make bench`.
+figure; passing is always allowed. The figures are from `make bench`. Those marked "7.3 on
+QEMU 7.2" are packets the C driver of Linux 7.3.4 lost on the original bench (QEMU 7.2, TCG,
+1 vCPU, 2 runs, 2026-11-25; a/b/c is min/median/max guest->peer, a-b the range over both
+directions); README.md's Results has the C driver's figures on QEMU 10.
 """
 
 import re
@@ -14,11 +17,11 @@ from nfr import config
 KNOWN_GAPS = {
     "c": {
         "unplug_loss": "C net_failover switches on unregister, not on the earliest unplug signal: "
-                       "~4-5 packets lost at 100 pps (BASELINE.md, 7.3: 4/4.5/5)",
+                       "~4-5 packets lost at 100 pps (7.3 on QEMU 7.2: 4/4.5/5)",
         "replug_loss": "C net_failover drops all standby rx as soon as a primary registers, before "
-                       "the primary has link: ~2.2 s lost (BASELINE.md, 7.3: 119-154 packets)",
+                       "the primary has link: ~2.2 s lost (7.3 on QEMU 7.2: 119-154 packets)",
         "migrate_loss": "most of C's migration loss is the destination replug, same cause as "
-                        "replug_loss (BASELINE.md, 7.3: 166-174 packets vs 30-79 ms downtime)",
+                        "replug_loss (7.3 on QEMU 7.2: 166-174 packets vs 30-79 ms downtime)",
         "migrate_downtime": "C's migration loss is mostly its destination replug (see "
                             "migrate_loss), far beyond QEMU's downtime",
         "queue_on_destroy": "C net_failover_destroy() detaches the master first "

@@ -1,4 +1,4 @@
-"""Peers are told when the active slave changes (issue 5).
+"""Peers are told when the active slave changes.
 
 A driver that switches slaves without announcing it leaves the bridge forwarding to the old
 port until the guest happens to transmit. These tests watch the taps for the guest's
@@ -13,14 +13,6 @@ import pytest
 from expect import strict
 from nfr import config
 from nfr.announce import AnnounceWatch
-from nfr.bench import Bench
-
-
-@pytest.fixture
-def bench(driver):
-    b = Bench(driver)
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -63,6 +63,12 @@ def driver_of(flavour):
     return flavour.split("-")[0]
 
 
+def builtin(flavour):
+    """Is the driver built into the flavour's kernel (rust-builtin, rust-builtin-debug), with
+    virtio_net, rather than a module?"""
+    return "builtin" in flavour.split("-")
+
+
 def stage(flavour):
     """(bzImage, initramfs) of a built flavour."""
     d = STAGE / flavour

@@ -2,7 +2,6 @@
 loads the rust_minimal sample."""
 
 import re
-import time
 
 import pytest
 
