@@ -1,4 +1,5 @@
-# net_failover in Rust: build, test and bench entry points. See README.md.
+# net_failover in Rust: build, test and bench entry points. See README.md, and tests/README.md
+# for the test harness (guest kernels, bench, scenarios, event storm).
 #
 #   make demo     build everything, then one narrated unplug/replug/migrate pass
 #   make check    build the kernels, `make lint` (rustfmt, clippy, compile_fail doctests,

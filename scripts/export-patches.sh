@@ -55,7 +55,7 @@ emit 2 "${P[1]}" "$(sed -n 's/^Subject: \[PATCH\] //p' "${P[1]}")" "" "${SAMPLES
 emit 3 "${P[2]}" "$(sed -n 's/^Subject: \[PATCH\] //p' "${P[2]}")" "" "${DRIVERS[@]}" >/dev/null
 emit 4 - "Documentation: networking: add the Rust net_failover guide" \
 	"The admin and design guide of the Rust net_failover driver, and of the
-bench that measures it against the C driver." "${DOCS[@]}" >/dev/null
+Rust networking abstractions it is built on." "${DOCS[@]}" >/dev/null
 
 # Check: the series applies, in order, to the pristine files it touches.
 CHECK=$(mktemp -d)
