@@ -445,3 +445,24 @@ def test_an_operation_reads_the_state_before_it_unless_nothing_ran_since():
     st._qmp("set_link", name="standby0", up=False)
     st.op("ip link set eth0 up")
     assert reads() == 6          # QEMU acted since
+
+
+def test_a_primary_qemu_deleted_after_a_cancel_is_plugged_back_once():
+    # QEMU re-plugged it on the cancel, then the guest's eject finished: QEMU deleted it.
+    st = Storm.__new__(Storm)
+    st.guest = _FakeGuest(_FakeQmp([], present=False))
+    st.current = {}
+    added = []
+
+    def add(pair=0):
+        added.append(pair)
+        st.guest.qmp.present = True
+        return True
+    st._add_primary = add
+    st._replug_dropped({0})
+    st._replug_dropped({0})
+    assert added == [0] and st.current["qemu_dropped"] == [0]
+    # Still in QEMU (plugged back by QEMU itself): nothing to do.
+    st.current = {}
+    st._replug_dropped({0})
+    assert added == [0] and st.current["qemu_dropped"] == []

@@ -944,6 +944,7 @@ class Storm:
         deadline = time.monotonic() + self.recover_s
         while True:
             snap = self.snapshot()
+            self._replug_dropped(had)
             missing = [f"pair {p}: not in QEMU" for p in had
                        if not self._qemu_has(PAIR_IDS[p][1])]
             missing += [f"pair {p}: not enslaved" for p in whole
@@ -955,6 +956,22 @@ class Storm:
                           f"within {self.recover_s} s: {missing}")
                 return
             time.sleep(1)
+
+    def _replug_dropped(self, had):
+        """Plug back, as a management layer would, a primary that QEMU deleted after a cancelled
+        migration. QEMU plugs a primary back on a cancel only while it still holds it, unplugged
+        but not deleted (partially_hotplugged); it clears that mark as it plugs it back. A guest
+        that finishes ejecting the primary after that (a debug guest under TCG takes ~10 s)
+        makes QEMU delete it for good (DEVICE_DELETED), as for any unplug. The guest cannot
+        prevent that, so the storm counts it (`qemu_dropped`) and adds the device again: it
+        must then be enslaved within the recovery bound like any plugged primary."""
+        for p in sorted(had):
+            pid = PAIR_IDS[p][1]
+            dropped = self.current.setdefault("qemu_dropped", [])
+            if p in dropped or self._qemu_has(pid):
+                continue
+            if self._add_primary(p):
+                dropped.append(p)
 
     @staticmethod
     def _enslaved_primary(snap, pair):
@@ -1728,6 +1745,7 @@ class Storm:
             for err in e.get("refused", []):
                 refused[e["kind"]][err] += 1
         skipped = Counter(e["kind"] for e in self.events if e.get("skipped"))
+        qemu_dropped = sum(len(e.get("qemu_dropped", [])) for e in self.events)
         put_back = Counter(k for e in self.events for k in e.get("put_back", []))
         failures_by = Counter(f.split(":", 1)[0] for e in self.events
                               for f in e.get("failures", []))
@@ -1776,6 +1794,7 @@ class Storm:
             "events_by_kind": dict(sorted(by_kind.items())),
             "skipped_by_kind": dict(sorted(skipped.items())),
             "put_back_by_kind": dict(sorted(put_back.items())),
+            "qemu_dropped": qemu_dropped,
             "refused": {k: dict(v) for k, v in sorted(refused.items())},
             "failures_by_class": dict(failures_by),
             "invariant_failures": failures_by.get("invariant", 0),
@@ -1841,6 +1860,7 @@ def report_table(reports):
                 [f"{v}" + (f" ({s} skipped)" if s else "") for v, s in zip(vals, sk)])
     row("put back after their hold", [sum(r.get("put_back_by_kind", {}).values())
                                       for r in reports])
+    row("primaries QEMU deleted on cancel", [r.get("qemu_dropped", 0) for r in reports])
     errs = sorted({(k, e) for r in reports for k, v in r["refused"].items() for e in v})
     if errs:
         row("refused (kind: errno)", [""] * len(reports))
