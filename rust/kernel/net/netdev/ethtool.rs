@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ethtool support: the driver information and link settings types, and the `ethtool_ops` table
+//! whose entries call the driver's ethtool callbacks.
+//!
+//! C header: [`include/linux/ethtool.h`](srctree/include/linux/ethtool.h)
+
+use crate::{
+    bindings,
+    error::from_result,
+    net::{
+        netdev::{
+            Driver,
+            NetDev, //
+        },
+        rtnl::Rtnl,
+    },
+    prelude::*,
+    str::CStr,
+};
+use core::marker::PhantomData;
+
+/// Driver information for `ethtool -i` (`struct ethtool_drvinfo`).
+#[repr(transparent)]
+pub struct DrvInfo(bindings::ethtool_drvinfo);
+
+fn copy_cstr(dst: &mut [c_char], src: &CStr) {
+    let src = src.to_bytes();
+    let n = src.len().min(dst.len().saturating_sub(1));
+    for (d, s) in dst.iter_mut().zip(&src[..n]) {
+        *d = *s as c_char;
+    }
+    if let Some(end) = dst.get_mut(n) {
+        *end = 0;
+    }
+}
+
+impl DrvInfo {
+    /// Sets the driver name (truncated to fit).
+    pub fn set_driver(&mut self, name: &CStr) {
+        copy_cstr(&mut self.0.driver, name);
+    }
+
+    /// Sets the driver version (truncated to fit).
+    pub fn set_version(&mut self, version: &CStr) {
+        copy_cstr(&mut self.0.version, version);
+    }
+
+    /// Sets the bus address of the device (truncated to fit).
+    pub fn set_bus_info(&mut self, bus: &CStr) {
+        copy_cstr(&mut self.0.bus_info, bus);
+    }
+}
+
+/// Duplex mode of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duplex {
+    /// Half duplex.
+    Half,
+    /// Full duplex.
+    Full,
+    /// Not known.
+    Unknown,
+}
+
+/// Link settings for `ethtool <dev>` (`struct ethtool_link_ksettings`).
+#[repr(transparent)]
+pub struct LinkKsettings(bindings::ethtool_link_ksettings);
+
+impl LinkKsettings {
+    pub(crate) fn as_raw(&mut self) -> *mut bindings::ethtool_link_ksettings {
+        &raw mut self.0
+    }
+
+    /// Sets the speed in Mb/s (`SPEED_UNKNOWN` if not known).
+    pub fn set_speed(&mut self, mbps: u32) {
+        self.0.base.speed = mbps;
+    }
+
+    /// Sets the duplex mode.
+    pub fn set_duplex(&mut self, duplex: Duplex) {
+        self.0.base.duplex = match duplex {
+            Duplex::Half => bindings::DUPLEX_HALF,
+            Duplex::Full => bindings::DUPLEX_FULL,
+            Duplex::Unknown => bindings::DUPLEX_UNKNOWN,
+        } as u8;
+    }
+
+    /// The speed value for "not known" (`SPEED_UNKNOWN`).
+    pub const SPEED_UNKNOWN: u32 = u32::MAX;
+
+    /// Sets the port type to "other" (`PORT_OTHER`), as virtual devices report.
+    pub fn set_port_other(&mut self) {
+        self.0.base.port = bindings::PORT_OTHER as u8;
+    }
+}
+
+/// The `ethtool_ops` table of the devices driven by `T`, and its entries.
+pub(super) struct EthOps<T>(PhantomData<T>);
+
+impl<T: Driver> EthOps<T> {
+    pub(super) const OPS: bindings::ethtool_ops = bindings::ethtool_ops {
+        get_drvinfo: if T::HAS_GET_DRVINFO {
+            Some(Self::get_drvinfo)
+        } else {
+            None
+        },
+        get_link: Some(bindings::ethtool_op_get_link),
+        // ethtool takes the RTNL for this callback on "ops locked" devices too only when asked
+        // to; `get_link_ksettings` below relies on it.
+        op_needs_rtnl: if T::HAS_GET_LINK_KSETTINGS {
+            bindings::ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS
+        } else {
+            0
+        },
+        get_link_ksettings: if T::HAS_GET_LINK_KSETTINGS {
+            Some(Self::get_link_ksettings)
+        } else {
+            None
+        },
+        get_sset_count: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_sset_count)
+        } else {
+            None
+        },
+        get_strings: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_strings)
+        } else {
+            None
+        },
+        get_ethtool_stats: if T::HAS_GET_ETHTOOL_STATS {
+            Some(Self::get_ethtool_stats)
+        } else {
+            None
+        },
+        // SAFETY: All-zero is valid for the remaining fields (no callback, no capability).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with a valid `info`.
+    ///
+    /// [`Registration<T>`]: crate::net::netdev::Registration
+    unsafe extern "C" fn get_drvinfo(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_drvinfo,
+    ) {
+        // SAFETY: `info` is valid and ours for the call; `DrvInfo` is transparent.
+        let info = unsafe { &mut *info.cast::<DrvInfo>() };
+        // SAFETY: `dev` is one of our devices.
+        T::get_drvinfo(unsafe { NetDev::from_raw(dev) }, info);
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with valid `ks`, under the RTNL.
+    ///
+    /// [`Registration<T>`]: crate::net::netdev::Registration
+    unsafe extern "C" fn get_link_ksettings(
+        dev: *mut bindings::net_device,
+        ks: *mut bindings::ethtool_link_ksettings,
+    ) -> c_int {
+        from_result(|| {
+            // Most callers clear it first (`netif_get_link_ksettings()`, the ioctl), not all
+            // (ksmbd's): the driver must not read what it did not write.
+            // SAFETY: `ks` is valid for writes and ours for the call.
+            unsafe { core::ptr::write_bytes(ks, 0, 1) };
+            // SAFETY: `ks` is valid, initialised and ours for the call; `LinkKsettings` is
+            // transparent.
+            let ks = unsafe { &mut *ks.cast::<LinkKsettings>() };
+            // SAFETY: ethtool's ioctl and netlink paths take the RTNL for this callback, on an
+            // "ops locked" device too since `OPS.op_needs_rtnl` has
+            // `ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS` (`ethtool_ioctl_needs_rtnl()`,
+            // `ethtool_nl_msg_needs_rtnl()`). `__ethtool_get_link_ksettings()` asserts the RTNL,
+            // and every other in-kernel caller holds it (audited against 7.3: bridge, bonding,
+            // team, the cbs and taprio qdiscs, net-sysfs, ledtrig-netdev, fcoe, ksmbd).
+            let rtnl = unsafe { Rtnl::assume_held() };
+            // SAFETY: `dev` is one of our devices.
+            T::get_link_ksettings(unsafe { NetDev::from_raw(dev) }, &rtnl, ks)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`].
+    ///
+    /// [`Registration<T>`]: crate::net::netdev::Registration
+    unsafe extern "C" fn get_sset_count(_dev: *mut bindings::net_device, sset: c_int) -> c_int {
+        if sset == bindings::ethtool_stringset_ETH_SS_STATS as c_int {
+            T::ETHTOOL_STATS.len() as c_int
+        } else {
+            EOPNOTSUPP.to_errno()
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool with `data` sized by our `get_sset_count` for `sset`.
+    unsafe extern "C" fn get_strings(_dev: *mut bindings::net_device, sset: u32, data: *mut u8) {
+        if sset != bindings::ethtool_stringset_ETH_SS_STATS {
+            return;
+        }
+        const LEN: usize = bindings::ETH_GSTRING_LEN as usize;
+        // SAFETY: ethtool allocated `ETH_GSTRING_LEN` bytes per string we reported.
+        let buf = unsafe {
+            core::slice::from_raw_parts_mut(data.cast::<[u8; LEN]>(), T::ETHTOOL_STATS.len())
+        };
+        for (slot, name) in buf.iter_mut().zip(T::ETHTOOL_STATS) {
+            let name = name.to_bytes();
+            let n = name.len().min(LEN - 1);
+            slot[..n].copy_from_slice(&name[..n]);
+            slot[n..].fill(0);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool on a device of [`Registration<T>`] with `data` holding one `u64` per
+    /// statistic we reported.
+    ///
+    /// [`Registration<T>`]: crate::net::netdev::Registration
+    unsafe extern "C" fn get_ethtool_stats(
+        dev: *mut bindings::net_device,
+        _stats: *mut bindings::ethtool_stats,
+        data: *mut u64,
+    ) {
+        // SAFETY: ethtool allocated one `u64` per statistic we reported.
+        let data = unsafe { core::slice::from_raw_parts_mut(data, T::ETHTOOL_STATS.len()) };
+        data.fill(0);
+        // SAFETY: `dev` is one of our devices.
+        T::get_ethtool_stats(unsafe { NetDev::from_raw(dev) }, data);
+    }
+}
