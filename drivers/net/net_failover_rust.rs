@@ -16,8 +16,8 @@ use kernel::{
         dev::{Device, DeviceRef, OpsLocked},
         failover::NetFailover,
         netdev::{
-            features, Config, Driver, DrvInfo, Duplex, LinkKsettings, NetDev, Registration,
-            Stats64, TxResult,
+            features, Config, Driver, DrvInfo, Duplex, Ethtool, LinkKsettings, NetDev,
+            Registration, Stats64, TxResult,
         },
         notifier::{self, Event, Notify},
         rtnl::{Rtnl, RtnlCell, RtnlGuard},
@@ -325,7 +325,10 @@ impl Driver for Master {
         }
         Ok(())
     }
+}
 
+#[vtable]
+impl Ethtool for Master {
     fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
         info.set_driver(c"net_failover");
         info.set_version(c"0.1");

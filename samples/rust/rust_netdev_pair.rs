@@ -10,7 +10,8 @@ use kernel::{
     net::{
         dev::DeviceRef,
         netdev::{
-            Config, Driver, DrvInfo, Duplex, LinkKsettings, NetDev, Registration, Stats64, TxResult,
+            Config, Driver, DrvInfo, Duplex, Ethtool, LinkKsettings, NetDev, Registration, Stats64,
+            TxResult,
         },
         rtnl::{Rtnl, RtnlGuard},
         skbuff::{RxResult, SkBuff},
@@ -96,32 +97,8 @@ impl Driver for PairDev {
         TxResult::Ok
     }
 
-    const ETHTOOL_STATS: &'static [&'static CStr] = &[c"peer_tx_packets", c"peer_tx_dropped"];
-
-    fn get_ethtool_stats(dev: &NetDev<Self>, data: &mut [u64]) {
-        let me = dev.data();
-        let peer = &me.shared.dir[1 - me.side];
-        data[0] = peer.packets.load(Relaxed);
-        data[1] = peer.dropped.load(Relaxed);
-    }
-
     fn set_mac_address(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _addr: &[u8; 6]) -> Result {
         // Any valid unicast address will do.
-        Ok(())
-    }
-
-    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
-        info.set_driver(c"rust_netdev_pair");
-    }
-
-    fn get_link_ksettings(
-        _dev: &NetDev<Self>,
-        _rtnl: &Rtnl<'_>,
-        settings: &mut LinkKsettings,
-    ) -> Result {
-        settings.set_speed(10000);
-        settings.set_duplex(Duplex::Full);
-        settings.set_port_other();
         Ok(())
     }
 
@@ -138,6 +115,33 @@ impl Driver for PairDev {
         stats.set_tx(tx.packets.load(Relaxed), tx.bytes.load(Relaxed));
         stats.set_rx(rx.packets.load(Relaxed), rx.bytes.load(Relaxed));
         stats.set_dropped(0, tx.dropped.load(Relaxed));
+    }
+}
+
+#[vtable]
+impl Ethtool for PairDev {
+    const ETHTOOL_STATS: &'static [&'static CStr] = &[c"peer_tx_packets", c"peer_tx_dropped"];
+
+    fn get_ethtool_stats(dev: &NetDev<Self>, data: &mut [u64]) {
+        let me = dev.data();
+        let peer = &me.shared.dir[1 - me.side];
+        data[0] = peer.packets.load(Relaxed);
+        data[1] = peer.dropped.load(Relaxed);
+    }
+
+    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
+        info.set_driver(c"rust_netdev_pair");
+    }
+
+    fn get_link_ksettings(
+        _dev: &NetDev<Self>,
+        _rtnl: &Rtnl<'_>,
+        settings: &mut LinkKsettings,
+    ) -> Result {
+        settings.set_speed(10000);
+        settings.set_duplex(Duplex::Full);
+        settings.set_port_other();
+        Ok(())
     }
 }
 

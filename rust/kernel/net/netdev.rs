@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Network device drivers: allocation, registration and `net_device_ops`.
+//! Network device drivers: allocation, registration, `net_device_ops` and `ethtool_ops`.
 //!
-//! A driver implements [`Driver`] on the type of its devices' private data. [`Registration::new`]
-//! allocates an Ethernet device with that private data initialised in place, and registers it;
-//! dropping the [`Registration`] unregisters and frees it.
+//! A driver implements [`Driver`] and [`Ethtool`] on the type of its devices' private data.
+//! [`Registration::new`] allocates an Ethernet device with that private data initialised in
+//! place, and registers it; dropping the [`Registration`] unregisters and frees it.
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
@@ -19,7 +19,6 @@ use crate::{
         upper::AddrListsLocked,
     },
     prelude::*,
-    str::CStr,
 };
 use core::{marker::PhantomData, ops::Deref};
 
@@ -30,7 +29,7 @@ mod registration;
 mod stats;
 mod tests;
 
-pub use ethtool::{DrvInfo, Duplex, LinkKsettings};
+pub use ethtool::{DrvInfo, Duplex, Ethtool, LinkKsettings};
 pub use registration::{Config, Registration};
 pub use stats::Stats64;
 
@@ -43,6 +42,9 @@ pub enum TxResult {
 }
 
 /// A network device driver, implemented by the type of its devices' private data.
+///
+/// These are the `net_device_ops` callbacks; the `ethtool_ops` ones are in [`Ethtool`], which the
+/// driver implements as well: a [`Registration`] needs both.
 ///
 /// The private data lives until the device is unregistered and no reference to it remains; it is
 /// dropped by the networking core then (`priv_destructor`), after the RTNL is released.
@@ -112,30 +114,6 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// success the address is set. Without this callback, address changes are refused with
     /// `EOPNOTSUPP`.
     fn set_mac_address(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _addr: &[u8; 6]) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
-    }
-
-    /// Names of the driver's `ethtool -S` statistics, in the order [`Driver::get_ethtool_stats`]
-    /// fills them in. Each must be shorter than `ETH_GSTRING_LEN` (32) bytes.
-    const ETHTOOL_STATS: &'static [&'static CStr] = &[];
-
-    /// Fills in the values of [`Driver::ETHTOOL_STATS`]; `data` has one slot per name.
-    fn get_ethtool_stats(_dev: &NetDev<Self>, _data: &mut [u64]) {
-        build_error!(VTABLE_DEFAULT_ERROR)
-    }
-
-    /// Reports the driver's name and the device's bus address (`ethtool -i`).
-    fn get_drvinfo(_dev: &NetDev<Self>, _info: &mut DrvInfo) {
-        build_error!(VTABLE_DEFAULT_ERROR)
-    }
-
-    /// Reports the link settings (`ethtool <dev>`), under the RTNL. ethtool is asked to take
-    /// it for this callback on "ops locked" devices too (`ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS`).
-    fn get_link_ksettings(
-        _dev: &NetDev<Self>,
-        _rtnl: &Rtnl<'_>,
-        _settings: &mut LinkKsettings,
-    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 

@@ -170,6 +170,9 @@ mod tests {
         }
     }
 
+    #[vtable]
+    impl netdev::Ethtool for Sink {}
+
     /// On the first device: frames of type 0x88b5 go on to `target`, others pass.
     struct Redirect {
         target: ARef<Device>,

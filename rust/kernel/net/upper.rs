@@ -247,7 +247,7 @@ mod tests {
     use super::*;
     use crate::net::{
         dev::OpsLocked,
-        netdev::{Config, Driver, NetDev, Registration, TxResult},
+        netdev::{Config, Driver, Ethtool, NetDev, Registration, TxResult},
         notifier::{self, Event, Notify},
         rtnl::RtnlGuard,
         skbuff::SkBuff,
@@ -268,6 +268,9 @@ mod tests {
             TxResult::Ok
         }
     }
+
+    #[vtable]
+    impl Ethtool for Plain {}
 
     struct Seen {
         change_upper: Atomic<u32>,

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! ethtool support: the driver information and link settings types, and the `ethtool_ops` table
-//! whose entries call the driver's ethtool callbacks.
+//! Support for ethtool: the driver information and link settings types, the driver's
+//! [`Ethtool`] callbacks, and the `ethtool_ops` table whose entries call them.
 //!
 //! C header: [`include/linux/ethtool.h`](srctree/include/linux/ethtool.h)
 
 use crate::{
     bindings,
-    error::from_result,
+    error::{
+        from_result,
+        VTABLE_DEFAULT_ERROR, //
+    },
     net::{
         netdev::{
             Driver,
@@ -95,10 +98,71 @@ impl LinkKsettings {
     }
 }
 
+/// The ethtool callbacks of a network device driver (`ethtool_ops`), implemented by the type of
+/// its devices' private data next to its [`Driver`] implementation.
+///
+/// Every callback is optional: a driver without any implements the trait with an empty
+/// `#[vtable]` block. The link state (`get_link`) is always reported, by
+/// `ethtool_op_get_link()`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::net::{
+///     netdev::{Driver, DrvInfo, Ethtool, NetDev, TxResult},
+///     skbuff::SkBuff,
+///     slot::CoreRcu,
+/// };
+/// use kernel::prelude::*;
+///
+/// struct Quiet;
+///
+/// #[vtable]
+/// impl Driver for Quiet {
+///     fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
+///         skb.consume();
+///         TxResult::Ok
+///     }
+/// }
+///
+/// #[vtable]
+/// impl Ethtool for Quiet {
+///     fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
+///         info.set_driver(c"quiet");
+///     }
+/// }
+/// ```
+#[vtable]
+pub trait Ethtool: Driver {
+    /// Names of the driver's `ethtool -S` statistics, in the order [`Ethtool::get_ethtool_stats`]
+    /// fills them in. Each must be shorter than `ETH_GSTRING_LEN` (32) bytes.
+    const ETHTOOL_STATS: &'static [&'static CStr] = &[];
+
+    /// Fills in the values of [`Ethtool::ETHTOOL_STATS`]; `data` has one slot per name.
+    fn get_ethtool_stats(_dev: &NetDev<Self>, _data: &mut [u64]) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports the driver's name and the device's bus address (`ethtool -i`).
+    fn get_drvinfo(_dev: &NetDev<Self>, _info: &mut DrvInfo) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports the link settings (`ethtool <dev>`), under the RTNL. ethtool is asked to take
+    /// it for this callback on "ops locked" devices too (`ETHTOOL_OP_NEEDS_RTNL_LINKSETTINGS`).
+    fn get_link_ksettings(
+        _dev: &NetDev<Self>,
+        _rtnl: &Rtnl<'_>,
+        _settings: &mut LinkKsettings,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
 /// The `ethtool_ops` table of the devices driven by `T`, and its entries.
 pub(super) struct EthOps<T>(PhantomData<T>);
 
-impl<T: Driver> EthOps<T> {
+impl<T: Ethtool> EthOps<T> {
     pub(super) const OPS: bindings::ethtool_ops = bindings::ethtool_ops {
         get_drvinfo: if T::HAS_GET_DRVINFO {
             Some(Self::get_drvinfo)

@@ -12,6 +12,7 @@ use crate::{
             ethtool::EthOps,
             ops::Ops,
             Driver,
+            Ethtool,
             NetDev, //
         },
         rtnl::{
@@ -33,16 +34,16 @@ use core::{
 ///
 /// `dev` was allocated with a private area holding an initialised `T`, has `Ops<T>` as its
 /// `netdev_ops`, and is registered.
-pub struct Registration<T: Driver> {
+pub struct Registration<T: Driver + Ethtool> {
     dev: NonNull<bindings::net_device>,
     _t: PhantomData<T>,
 }
 
 // SAFETY: The device can be unregistered and freed from any thread; `T` is `Send`.
-unsafe impl<T: Driver> Send for Registration<T> {}
+unsafe impl<T: Driver + Ethtool> Send for Registration<T> {}
 
 // SAFETY: `&Registration` only gives `&NetDev<T>`, and `T` is `Sync`.
-unsafe impl<T: Driver> Sync for Registration<T> {}
+unsafe impl<T: Driver + Ethtool> Sync for Registration<T> {}
 
 /// Settings applied to a device before it is registered.
 ///
@@ -198,7 +199,7 @@ impl<'a> Config<'a> {
     }
 }
 
-impl<T: Driver> Registration<T> {
+impl<T: Driver + Ethtool> Registration<T> {
     /// Allocates an Ethernet device with `init` as its private data, and registers it.
     ///
     /// Takes the RTNL, so it must not be called with the RTNL held.
@@ -282,7 +283,7 @@ impl<T: Driver> Registration<T> {
     ///
     /// ```
     /// use kernel::net::{
-    ///     netdev::{Config, Driver, NetDev, Registration, TxResult},
+    ///     netdev::{Config, Driver, Ethtool, NetDev, Registration, TxResult},
     ///     rtnl::RtnlGuard,
     ///     skbuff::SkBuff,
     ///     slot::CoreRcu,
@@ -299,6 +300,9 @@ impl<T: Driver> Registration<T> {
     ///         TxResult::Ok
     ///     }
     /// }
+    ///
+    /// #[vtable]
+    /// impl Ethtool for Quiet {}
     ///
     /// let a = Registration::new(Config::new(c"rdoc%d").random_addr(), try_pin_init!(Quiet {}))?;
     /// let b = Registration::new(Config::new(c"rdoc%d").random_addr(), try_pin_init!(Quiet {}))?;
@@ -324,7 +328,7 @@ impl<T: Driver> Registration<T> {
     }
 }
 
-impl<T: Driver> Drop for Registration<T> {
+impl<T: Driver + Ethtool> Drop for Registration<T> {
     fn drop(&mut self) {
         let rtnl = RtnlGuard::lock();
         let dev = self.dev;

@@ -19,6 +19,7 @@ mod suite {
                 features,
                 Config,
                 Driver,
+                Ethtool,
                 LinkKsettings,
                 NetDev,
                 Registration,
@@ -92,18 +93,21 @@ mod suite {
             dev.data().rx_mode.add(1, Relaxed);
         }
 
+        fn get_stats64(_dev: &NetDev<Self>, stats: &mut Stats64) {
+            stats.set_rx(11, 1100);
+            stats.set_tx(22, 2200);
+            stats.set_dropped(3, 4);
+        }
+    }
+
+    #[vtable]
+    impl Ethtool for TestDev {
         fn get_link_ksettings(
             _dev: &NetDev<Self>,
             _rtnl: &Rtnl<'_>,
             _settings: &mut LinkKsettings,
         ) -> Result {
             Ok(())
-        }
-
-        fn get_stats64(_dev: &NetDev<Self>, stats: &mut Stats64) {
-            stats.set_rx(11, 1100);
-            stats.set_tx(22, 2200);
-            stats.set_dropped(3, 4);
         }
     }
 
@@ -237,6 +241,9 @@ mod suite {
             dev.data().peer.replace(rtnl, None);
         }
     }
+
+    #[vtable]
+    impl Ethtool for Linked {}
 
     #[test]
     fn unregister_under_rtnl_frees_after_unlock() -> Result {
@@ -427,6 +434,9 @@ mod suite {
             TxResult::Ok
         }
     }
+
+    #[vtable]
+    impl Ethtool for NoLinkSettings {}
 
     #[test]
     fn link_settings_make_ethtool_take_the_rtnl() {
