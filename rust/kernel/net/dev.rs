@@ -5,15 +5,29 @@
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use crate::{
-    bindings, device,
+    bindings,
+    device,
     error::to_result,
-    net::rtnl::Rtnl,
+    net::{
+        netdev::{
+            ethtool::LinkKsettings,
+            features,
+            stats::Stats64, //
+        },
+        rtnl::Rtnl, //
+    },
     prelude::*,
     str::CStr,
-    sync::aref::{ARef, AlwaysRefCounted},
-    types::Opaque,
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
+    types::Opaque, //
 };
-use core::ptr::{self, NonNull};
+use core::ptr::{
+    self,
+    NonNull, //
+};
 
 /// A network device.
 ///
@@ -495,13 +509,13 @@ impl Device {
     }
 
     /// The device's statistics (`dev_get_stats()`), as `ip -s link` shows them.
-    pub fn stats(&self) -> crate::net::netdev::Stats64 {
+    pub fn stats(&self) -> Stats64 {
         let mut storage = core::mem::MaybeUninit::<bindings::rtnl_link_stats64>::zeroed();
         // SAFETY: The device is valid and `storage` is a writable `rtnl_link_stats64`;
         // `dev_get_stats` fills it in (and may be called in any context).
         unsafe { bindings::dev_get_stats(self.as_raw(), storage.as_mut_ptr()) };
         // SAFETY: Zero-initialised, then filled in: a valid value.
-        crate::net::netdev::Stats64::from_raw(unsafe { storage.assume_init() })
+        Stats64::from_raw(unsafe { storage.assume_init() })
     }
 
     /// Takes the device's instance lock if it uses one (`netdev_lock_ops()`), for the
@@ -549,7 +563,7 @@ impl Device {
 
     /// Whether the device cannot handle VLAN-tagged traffic (`NETIF_F_VLAN_CHALLENGED`).
     pub fn is_vlan_challenged(&self) -> bool {
-        self.features() & crate::net::netdev::features::VLAN_CHALLENGED != 0
+        self.features() & features::VLAN_CHALLENGED != 0
     }
 
     /// Whether VLAN devices are stacked on this device (`vlan_uses_dev()`).
@@ -585,7 +599,7 @@ impl Device {
         unsafe {
             bindings::net_device__bindgen_ty_1__bindgen_ty_1::set_priv_flags_raw(
                 &raw mut (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1,
-                flags as crate::ffi::c_ulong,
+                flags as c_ulong,
             )
         };
     }
@@ -610,11 +624,7 @@ impl Device {
 
     /// Fills in the link settings of the device, as `ethtool <dev>` shows them
     /// (`__ethtool_get_link_ksettings()`).
-    pub fn link_ksettings(
-        &self,
-        _rtnl: &Rtnl<'_>,
-        settings: &mut crate::net::netdev::LinkKsettings,
-    ) -> Result {
+    pub fn link_ksettings(&self, _rtnl: &Rtnl<'_>, settings: &mut LinkKsettings) -> Result {
         // SAFETY: The device is valid, the RTNL is held, and `settings` is a writable
         // `ethtool_link_ksettings` (`LinkKsettings` is transparent).
         to_result(unsafe {
@@ -706,7 +716,7 @@ impl Device {
                 level.as_char_ptr(),
                 self.as_raw(),
                 c"%pA".as_char_ptr(),
-                ptr::from_ref(&msg).cast::<crate::ffi::c_void>(),
+                ptr::from_ref(&msg).cast::<c_void>(),
             )
         };
         #[cfg(not(CONFIG_PRINTK))]

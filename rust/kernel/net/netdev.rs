@@ -22,11 +22,11 @@ use crate::{
 };
 use core::{marker::PhantomData, ops::Deref};
 
-mod ethtool;
+pub(super) mod ethtool;
 pub mod features;
 mod ops;
 mod registration;
-mod stats;
+pub(super) mod stats;
 mod tests;
 
 pub use ethtool::{DrvInfo, Duplex, Ethtool, LinkKsettings};
