@@ -14,13 +14,19 @@ use crate::{
     net::{
         dev::Device,
         rtnl::Rtnl,
-        skbuff::{SkBuff, SkBuffRef},
+        skbuff::{
+            SkBuff,
+            SkBuffRef, //
+        },
         slot::CoreRcu,
-        upper::AddrListsLocked,
+        upper::AddrListsLocked, //
     },
-    prelude::*,
+    prelude::*, //
 };
-use core::{marker::PhantomData, ops::Deref};
+use core::{
+    marker::PhantomData,
+    ops::Deref, //
+};
 
 pub(super) mod ethtool;
 pub mod features;
@@ -29,8 +35,16 @@ mod registration;
 pub(super) mod stats;
 mod tests;
 
-pub use ethtool::{DrvInfo, Duplex, Ethtool, LinkKsettings};
-pub use registration::{Config, Registration};
+pub use ethtool::{
+    DrvInfo,
+    Duplex,
+    Ethtool,
+    LinkKsettings, //
+};
+pub use registration::{
+    Config,
+    Registration, //
+};
 pub use stats::Stats64;
 
 /// What a driver did with a packet handed to [`Driver::start_xmit`].

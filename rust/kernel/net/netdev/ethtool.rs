@@ -16,10 +16,10 @@ use crate::{
             Driver,
             NetDev, //
         },
-        rtnl::Rtnl,
+        rtnl::Rtnl, //
     },
     prelude::*,
-    str::CStr,
+    str::CStr, //
 };
 use core::marker::PhantomData;
 

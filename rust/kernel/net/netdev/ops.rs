@@ -23,9 +23,9 @@ use crate::{
             SkBuffRef, //
         },
         slot::CoreRcu,
-        upper::AddrListsLocked,
+        upper::AddrListsLocked, //
     },
-    prelude::*,
+    prelude::*, //
 };
 use core::{
     marker::PhantomData,

@@ -18,10 +18,10 @@ use crate::{
         rtnl::{
             Rtnl,
             RtnlGuard, //
-        },
+        }, //
     },
     prelude::*,
-    str::CStr,
+    str::CStr, //
 };
 use core::{
     marker::PhantomData,

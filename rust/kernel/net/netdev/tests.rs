@@ -40,7 +40,7 @@ mod suite {
                 SkBuffRef, //
             },
             slot::CoreRcu,
-            upper::AddrListsLocked,
+            upper::AddrListsLocked, //
         },
         prelude::*,
         sync::{
@@ -48,8 +48,8 @@ mod suite {
                 Atomic,
                 Relaxed, //
             },
-            Arc,
-        },
+            Arc, //
+        }, //
     };
 
     #[pin_data]
