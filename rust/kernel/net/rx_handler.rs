@@ -10,12 +10,18 @@ use crate::{
     bindings,
     error::to_result,
     net::{
-        dev::{Device, DeviceRef},
-        rtnl::{Rtnl, RtnlGuard},
+        dev::{
+            Device,
+            DeviceRef, //
+        },
+        rtnl::{
+            Rtnl,
+            RtnlGuard, //
+        },
         skbuff::SkBuff,
-        slot::CoreRcu,
+        slot::CoreRcu, //
     },
-    prelude::*,
+    prelude::*, //
 };
 use core::ptr::NonNull;
 
@@ -154,10 +160,21 @@ impl<T: RxHandler> Drop for Registration<T> {
 #[macros::kunit_tests(rust_net_rx_handler)]
 mod tests {
     use super::*;
-    use crate::net::netdev::{self, Config, NetDev, TxResult};
+    use crate::net::netdev::{
+        self,
+        Config,
+        NetDev,
+        TxResult, //
+    };
     use crate::sync::aref::ARef;
-    use crate::sync::atomic::{Atomic, Relaxed};
-    use crate::time::{delay::fsleep, Delta};
+    use crate::sync::atomic::{
+        Atomic,
+        Relaxed, //
+    };
+    use crate::time::{
+        delay::fsleep,
+        Delta, //
+    };
 
     #[pin_data]
     struct Sink {}

@@ -7,8 +7,11 @@
 use crate::{
     bindings,
     error::to_result,
-    net::{dev::Device, rtnl::Rtnl},
-    prelude::*,
+    net::{
+        dev::Device,
+        rtnl::Rtnl, //
+    },
+    prelude::*, //
 };
 use core::ptr;
 
@@ -149,7 +152,7 @@ impl Device {
         // SAFETY: The device is valid and the RTNL is held (`call_netdevice_notifiers()`
         // needs it); these events' listeners expect the plain `netdev_notifier_info` that the
         // function builds.
-        unsafe { bindings::call_netdevice_notifiers(cmd as crate::ffi::c_ulong, self.as_raw()) };
+        unsafe { bindings::call_netdevice_notifiers(cmd as c_ulong, self.as_raw()) };
     }
 
     /// Links `self` under `master` as its master upper device, with LAG information
@@ -247,15 +250,29 @@ mod tests {
     use super::*;
     use crate::net::{
         dev::OpsLocked,
-        netdev::{Config, Driver, Ethtool, NetDev, Registration, TxResult},
-        notifier::{self, Event, Notify},
+        netdev::{
+            Config,
+            Driver,
+            Ethtool,
+            NetDev,
+            Registration,
+            TxResult, //
+        },
+        notifier::{
+            self,
+            Event,
+            Notify, //
+        },
         rtnl::RtnlGuard,
         skbuff::SkBuff,
-        slot::CoreRcu,
+        slot::CoreRcu, //
     };
     use crate::sync::{
-        atomic::{Atomic, Relaxed},
-        Arc,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
     };
 
     #[pin_data]
