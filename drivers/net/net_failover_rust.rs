@@ -9,31 +9,80 @@
 //! through the primary whenever the primary is usable (running, with carrier), else through the
 //! standby, and takes the frames of both. Userspace only ever configures the master.
 
-use core::{cell::Ref, ptr};
+use core::{
+    cell::Ref,
+    ptr, //
+};
 use kernel::{
     alloc::kvec::PushError,
     net::{
-        dev::{Device, DeviceRef, OpsLocked},
+        dev::{
+            Device,
+            DeviceRef,
+            OpsLocked, //
+        },
         failover::NetFailover,
         netdev::{
-            features, Config, Driver, DrvInfo, Duplex, Ethtool, LinkKsettings, NetDev,
-            Registration, Stats64, TxResult,
+            features,
+            Config,
+            Driver,
+            DrvInfo,
+            Duplex,
+            Ethtool,
+            LinkKsettings,
+            NetDev,
+            Registration,
+            Stats64,
+            TxResult, //
         },
-        notifier::{self, Event, Notify},
-        rtnl::{Rtnl, RtnlCell, RtnlGuard},
-        rx_handler::{self, RxAction, RxHandler},
-        skbuff::{DropReason, SkBuff, SkBuffRef},
-        slot::{CoreRcu, DeviceSlot},
-        unbind::{PciUnbindNotifier, Unbinding},
-        upper::{AddrListsLocked, LagTxType, PlainEvent},
+        notifier::{
+            self,
+            Event,
+            Notify, //
+        },
+        rtnl::{
+            Rtnl,
+            RtnlCell,
+            RtnlGuard, //
+        },
+        rx_handler::{
+            self,
+            RxAction,
+            RxHandler, //
+        },
+        skbuff::{
+            DropReason,
+            SkBuff,
+            SkBuffRef, //
+        },
+        slot::{
+            CoreRcu,
+            DeviceSlot, //
+        },
+        unbind::{
+            PciUnbindNotifier,
+            Unbinding, //
+        },
+        upper::{
+            AddrListsLocked,
+            LagTxType,
+            PlainEvent, //
+        }, //
     },
-    netdev_err, netdev_info, new_spinlock,
+    netdev_err,
+    netdev_info,
+    new_spinlock,
     prelude::*,
     sync::{
         aref::ARef,
-        atomic::{Atomic, Relaxed},
-        rcu, Arc, SpinLock,
-    },
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        rcu,
+        Arc,
+        SpinLock, //
+    }, //
 };
 
 module! {
