@@ -10,18 +10,38 @@ use kernel::{
     net::{
         dev::DeviceRef,
         netdev::{
-            Config, Driver, DrvInfo, Duplex, Ethtool, LinkKsettings, NetDev, Registration, Stats64,
-            TxResult,
+            Config,
+            Driver,
+            DrvInfo,
+            Duplex,
+            Ethtool,
+            LinkKsettings,
+            NetDev,
+            Registration,
+            Stats64,
+            TxResult, //
         },
-        rtnl::{Rtnl, RtnlGuard},
-        skbuff::{RxResult, SkBuff},
-        slot::{CoreRcu, DeviceSlot},
+        rtnl::{
+            Rtnl,
+            RtnlGuard, //
+        },
+        skbuff::{
+            RxResult,
+            SkBuff, //
+        },
+        slot::{
+            CoreRcu,
+            DeviceSlot, //
+        }, //
     },
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
-        Arc,
-    },
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
+    }, //
 };
 
 module! {
