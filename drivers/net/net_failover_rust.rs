@@ -128,6 +128,9 @@ enum Role {
 }
 
 impl Role {
+    /// Both roles, in the order the data path prefers them.
+    const ALL: [Role; 2] = [Role::Primary, Role::Standby];
+
     fn name(self) -> &'static str {
         match self {
             Role::Primary => "primary",
@@ -164,14 +167,14 @@ impl Slaves {
     /// The slave to transmit through, if any: the primary if usable and staying, else the
     /// standby if usable.
     fn active<'a>(&self, rcu: &'a CoreRcu) -> Option<&'a Device> {
-        [Role::Primary, Role::Standby]
+        Role::ALL
             .into_iter()
             .find_map(|r| self.slot(r).get(rcu).filter(|d| self.eligible(r, d)))
     }
 
     /// [`Slaves::active`], for the control path, with its role.
     fn active_rtnl(&self, rtnl: &Rtnl<'_>) -> Option<(Role, ARef<Device>)> {
-        [Role::Primary, Role::Standby].into_iter().find_map(|r| {
+        Role::ALL.into_iter().find_map(|r| {
             let dev = self.slot(r).get_rtnl(rtnl)?;
             self.eligible(r, &dev).then_some((r, dev))
         })
@@ -179,18 +182,41 @@ impl Slaves {
 
     /// The role `dev` has, if it is one of the slaves.
     fn role_of(&self, rtnl: &Rtnl<'_>, dev: &Device) -> Option<Role> {
-        [Role::Primary, Role::Standby].into_iter().find(|r| {
+        Role::ALL.into_iter().find(|r| {
             self.slot(*r)
                 .get_rtnl(rtnl)
                 .is_some_and(|d| ptr::eq(&*d, dev))
         })
+    }
+
+    /// Applies `change` to each slave, primary first. If it fails on one, `undo` is applied to
+    /// those it was applied to, and the error is returned: the slaves are left as they were,
+    /// as bonding unwinds a change to its slaves.
+    fn apply(
+        &self,
+        rtnl: &Rtnl<'_>,
+        mut change: impl FnMut(&Device) -> Result,
+        mut undo: impl FnMut(&Device),
+    ) -> Result {
+        let mut done: [Option<ARef<Device>>; 2] = [None, None];
+        for role in Role::ALL {
+            let Some(dev) = self.slot(role).get_rtnl(rtnl) else {
+                continue;
+            };
+            if let Err(e) = change(&dev) {
+                done.iter().rev().flatten().for_each(|d| undo(d));
+                return Err(e);
+            }
+            done[role as usize] = Some(dev);
+        }
+        Ok(())
     }
 }
 
 /// Counters that outlive the slaves: the master's totals, and each slave's values when they
 /// were last folded into the totals.
 #[derive(Default)]
-struct Folded {
+struct MasterStats {
     total: Stats64,
     seen: [Stats64; 2],
 }
@@ -220,7 +246,7 @@ fn fold(total: &mut Stats64, new: &Stats64, old: &Stats64) {
 struct Master {
     slaves: Arc<Slaves>,
     #[pin]
-    stats: SpinLock<Folded>,
+    stats: SpinLock<MasterStats>,
     /// The slaves' receive handlers; dropping one releases the slave's frames.
     rx: RtnlCell<[Option<rx_handler::Registration<SlaveRx>>; 2]>,
     /// The active slave that peers were last told about.
@@ -233,7 +259,7 @@ impl Master {
         let mut f = self.stats.lock();
         let rcu = rcu::read_lock();
         let mut total = f.total.clone();
-        for role in [Role::Primary, Role::Standby] {
+        for role in Role::ALL {
             if let Some(dev) = self.slaves.slot(role).get(&rcu) {
                 let new = dev.stats();
                 fold(&mut total, &new, &f.seen[role as usize]);
@@ -249,24 +275,15 @@ impl Master {
 impl Driver for Master {
     fn open(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) -> Result {
         let slaves = &dev.data().slaves;
-        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
-        if let Some(p) = &primary {
-            p.open(rtnl).inspect_err(|_| dev.tx_disable())?;
-        }
-        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
-            s.open(rtnl).inspect_err(|_| {
-                if let Some(p) = &primary {
-                    p.close(rtnl);
-                }
-                dev.tx_disable();
-            })?;
-        }
-        // The core marks the master running only after this returns: no refresh() here.
+        slaves
+            .apply(rtnl, |s| s.open(rtnl), |s| s.close(rtnl))
+            .inspect_err(|_| dev.tx_disable())?;
+        // The core marks the master running only after this returns: no follow_slaves() here.
         let active = slaves.active_rtnl(rtnl).map(|(role, _)| role);
         if active.is_some() {
             dev.carrier_on();
         }
-        // Open whether or not a slave is usable: see `refresh`.
+        // Open whether or not a slave is usable: see `follow_slaves`.
         dev.tx_wake_all_queues();
         // Never borrowed across a call: the borrow cannot fail, and if it could, a stale
         // value only costs one announcement.
@@ -278,7 +295,7 @@ impl Driver for Master {
 
     fn stop(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) -> Result {
         dev.tx_disable();
-        for role in [Role::Primary, Role::Standby] {
+        for role in Role::ALL {
             if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
                 s.close(rtnl);
             }
@@ -325,24 +342,19 @@ impl Driver for Master {
     }
 
     fn change_mtu(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
-        let slaves = &dev.data().slaves;
-        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
-        if let Some(p) = &primary {
-            p.set_mtu(rtnl, new_mtu)?;
-        }
-        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
-            s.set_mtu(rtnl, new_mtu).inspect_err(|_| {
-                if let Some(p) = &primary {
-                    let _ = p.set_mtu(rtnl, dev.mtu());
-                }
-            })?;
-        }
-        Ok(())
+        dev.data().slaves.apply(
+            rtnl,
+            |s| s.set_mtu(rtnl, new_mtu),
+            |s| {
+                // Back to the MTU it had: one it accepted just now.
+                let _ = s.set_mtu(rtnl, dev.mtu());
+            },
+        )
     }
 
     fn set_rx_mode(dev: &NetDev<Self>, lists: &AddrListsLocked<'_>) {
         let rcu = rcu::read_lock();
-        for role in [Role::Primary, Role::Standby] {
+        for role in Role::ALL {
             if let Some(slave) = dev.data().slaves.slot(role).get(&rcu) {
                 // Like the C driver, a slave short of memory misses the update until the next.
                 let _ = lists.sync_to(slave);
@@ -351,23 +363,15 @@ impl Driver for Master {
     }
 
     fn vlan_rx_add_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
-        let slaves = &dev.data().slaves;
-        let primary = slaves.slot(Role::Primary).get_rtnl(rtnl);
-        if let Some(p) = &primary {
-            p.vlan_vid_add(rtnl, proto, vid)?;
-        }
-        if let Some(s) = slaves.slot(Role::Standby).get_rtnl(rtnl) {
-            s.vlan_vid_add(rtnl, proto, vid).inspect_err(|_| {
-                if let Some(p) = &primary {
-                    p.vlan_vid_del(rtnl, proto, vid);
-                }
-            })?;
-        }
-        Ok(())
+        dev.data().slaves.apply(
+            rtnl,
+            |s| s.vlan_vid_add(rtnl, proto, vid),
+            |s| s.vlan_vid_del(rtnl, proto, vid),
+        )
     }
 
     fn vlan_rx_kill_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
-        for role in [Role::Primary, Role::Standby] {
+        for role in Role::ALL {
             if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
                 s.vlan_vid_del(rtnl, proto, vid);
             }
@@ -469,7 +473,7 @@ fn compute_features(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     let mut enc = ENC_FEATURES;
     let mut hard_header_len = ETH_HLEN;
     let mut release_dst = true;
-    for role in [Role::Primary, Role::Standby] {
+    for role in Role::ALL {
         if let Some(s) = master.data().slaves.slot(role).get_rtnl(rtnl) {
             vlan = features::increment(vlan, s.vlan_features(), VLAN_FEATURES);
             enc = features::increment(enc, s.hw_enc_features(), ENC_FEATURES);
@@ -569,7 +573,7 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     }
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
-    refresh(rtnl, master);
+    follow_slaves(rtnl, master);
     dev.call_notifiers(rtnl, PlainEvent::Join);
     netdev_info!(
         master,
@@ -688,7 +692,7 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
         }
     }
     compute_features(rtnl, master);
-    refresh(rtnl, master);
+    follow_slaves(rtnl, master);
     netdev_info!(
         master,
         "failover {} slave:{} unregistered\n",
@@ -726,7 +730,7 @@ fn announce(rtnl: &Rtnl<'_>, master: &Device) {
 /// `RECURSION_LIMIT`, and logs "Virtual device ... asks to queue packet!", a line meant for a
 /// driver bug, at every burst (C's net_failover stops them, and does). Open, the frames reach
 /// `start_xmit`, which drops and counts them as sent with no usable slave.
-fn refresh(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
+fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     let m = master.data();
     if !master.is_running() {
         return;
@@ -757,15 +761,15 @@ fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
     if !master.is_running() || m.slaves.role_of(rtnl, dev).is_none() {
         return;
     }
-    refresh(rtnl, &master);
+    follow_slaves(rtnl, &master);
     lower_state_changed(rtnl, &m.slaves, dev);
 }
 
 /// Watches PCI devices losing their driver: a primary's means it is about to go (hot-unplug,
 /// unbind or module unload), so traffic moves to the standby while the primary still works.
-struct Unplug;
+struct PrimaryUnbind;
 
-impl Unbinding for Unplug {
+impl Unbinding for PrimaryUnbind {
     fn unbinding(&self, pci: &kernel::device::Device) {
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
@@ -786,7 +790,7 @@ impl Unbinding for Unplug {
                     "failover primary slave:{} leaving\n",
                     primary.name(&rtnl)
                 );
-                refresh(&rtnl, master);
+                follow_slaves(&rtnl, master);
                 lower_state_changed(&rtnl, slaves, &primary);
             }
         }
@@ -794,9 +798,9 @@ impl Unbinding for Unplug {
 }
 
 /// The netdevice notifier that finds and follows slaves.
-struct Matcher;
+struct SlaveWatch;
 
-impl Notify for Matcher {
+impl Notify for SlaveWatch {
     fn notify(
         &self,
         rtnl: &Rtnl<'_>,
@@ -897,7 +901,7 @@ impl NetFailover for Failover {
             config,
             try_pin_init!(Master {
                 slaves,
-                stats <- new_spinlock!(Folded::default()),
+                stats <- new_spinlock!(MasterStats::default()),
                 rx: RtnlCell::new([None, None]),
                 announced: RtnlCell::new(None),
             }),
@@ -977,7 +981,7 @@ impl NetFailover for Failover {
         // device without a qdisc, and until unregistering closes it the core drops every frame
         // sent to it itself, logging "Virtual device ... asks to queue packet!". Open, they
         // reach `start_xmit`, which drops and counts them once the slaves are released.
-        for role in [Role::Primary, Role::Standby] {
+        for role in Role::ALL {
             if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
                 release(&rtnl, &master, &slave);
             }
@@ -1017,15 +1021,15 @@ fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<
 }
 
 struct FailoverModule {
-    _matcher: Pin<KBox<notifier::Registration<Matcher>>>,
-    _unplug: Pin<KBox<PciUnbindNotifier<Unplug>>>,
+    _slave_watch: Pin<KBox<notifier::Registration<SlaveWatch>>>,
+    _primary_unbind: Pin<KBox<PciUnbindNotifier<PrimaryUnbind>>>,
 }
 
 impl kernel::Module for FailoverModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
-            _matcher: KBox::pin_init(notifier::Registration::new(Matcher), GFP_KERNEL)?,
-            _unplug: KBox::pin_init(PciUnbindNotifier::new(Unplug), GFP_KERNEL)?,
+            _slave_watch: KBox::pin_init(notifier::Registration::new(SlaveWatch), GFP_KERNEL)?,
+            _primary_unbind: KBox::pin_init(PciUnbindNotifier::new(PrimaryUnbind), GFP_KERNEL)?,
         })
     }
 }
