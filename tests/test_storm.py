@@ -2,6 +2,7 @@
 seed, and one drawn at each run and printed, so that every run also tries a new sequence. The
 full length is `make storm`."""
 
+import json
 import os
 import time
 
@@ -46,6 +47,12 @@ def test_short_storm(storm_flavour, seed, request, capsys):
         rep = Storm(storm_flavour, plan(seed, EVENTS), ns).run()
     finally:
         ns.close()
-    print(report_table([dict(rep, seconds=time.monotonic() - t0)]))
+    rep["seconds"] = round(time.monotonic() - t0, 1)
+    print(report_table([rep]))
+    # The whole report, with every event's log and duration, as `make storm` writes it.
+    out = config.OUT / f"storm-check-{seed}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"events": EVENTS, "seeds": {str(seed): {storm_flavour: rep}}},
+                              indent=1))
     assert rep["passed"], (f"storm seed {seed} on {storm_flavour} failed (replay: make storm "
                            f"SEED={seed} EVENTS={EVENTS} DRIVERS=rust): {rep['failures']}")

@@ -1595,6 +1595,7 @@ class Storm:
                     self.report_failure()
                 else:
                     self.last_clean = ev.index
+                self._progress(ev.index + 1)
             self.current = {"index": len(self.plan.events), "kind": "end", "args": {},
                             "t": time.time()}
             self.events.append(self.current)
@@ -1621,6 +1622,18 @@ class Storm:
         if self.current.get("failures") and not self.current.get("reported"):
             self.report_failure()
         return self.summary(traffic, aborted)
+
+    PROGRESS_EVERY = 25
+
+    def _progress(self, done):
+        """Every PROGRESS_EVERY events: how far, how fast, how many failures so far (a long
+        storm on a debug kernel under TCG runs for hours)."""
+        if done % self.PROGRESS_EVERY and done != len(self.plan.events):
+            return
+        elapsed = time.time() - self.t_events[0]
+        self.log(f"storm: {self.flavour}: {done}/{len(self.plan.events)} events in "
+                 f"{elapsed / 60:.1f} min ({elapsed / done:.1f} s an event), "
+                 f"{len(self.failures)} failure(s)")
 
     def _boot_failed(self, e):
         """The guest did not come up: report why, its kernel log's reports and the end of its
