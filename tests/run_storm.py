@@ -19,6 +19,7 @@ primary within the bound, the module not unloading, or a guest that stopped.
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections import Counter
@@ -47,7 +48,16 @@ def run_one(flavour, p, log):
         ns.close()
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
+    # Stopped by SIGINT or SIGTERM, the storm stops its guests, traffic and namespace on the
+    # way out. A shell without job control starts a background command with SIGINT ignored,
+    # which Python keeps: take it back.
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", default="0", help="seed(s), comma-separated; 0 draws one")
     ap.add_argument("--events", type=int, default=500)
