@@ -3,9 +3,10 @@ guest, under traffic, with the failover group's invariants checked after every e
 
 One `Storm` runs one plan on one driver flavour:
 
-- Traffic runs throughout: 100 pps ping from the peer to each pair's master and from the guest
-  to the peer, and a bidirectional iperf3 TCP stream (2 Mbit/s each way, so that a debug guest
-  under TCG keeps up with the events). A stream that dies is restarted and counted.
+- Traffic runs throughout: a ping from the peer to each pair's master and from the guest to the
+  peer (100 pps each, 20 on a debug kernel: PING_INTERVAL_S), and a bidirectional iperf3 TCP
+  stream (2 Mbit/s each way, so that a debug guest under TCG keeps up with the events). A
+  stream that dies is restarted and counted.
 - After every event: the group's invariants (`invariants()`), the kernel log (tests/nfr/klog.py
   and the known splats of tests/expect.py), and, for an operation that was refused, that it
   changed nothing (`group_state()`).
@@ -54,6 +55,14 @@ GUEST_NS = "storm"
 BRIDGE, BOND, MACVLAN = "stormbr", "stormbond", "stormmv"
 IPERF_PORT = 5202
 IPERF_RATE = "2M"
+# The pings' interval, and on a debug kernel. The guest answers every pair's echo requests from
+# one ICMP socket whose send buffer (2 * SKB_TRUESIZE(64K), net/ipv4/icmp.c) holds each reply
+# until its device has sent it. A debug guest under TCG that falls a few seconds behind in
+# completing transmits (a module load under KASAN and kmemleak does it) filled that buffer at
+# 100 pps a pair: the next replies failed in ip_append_data() (IcmpOutErrors, IpOutDiscards),
+# on the quiet pair too. At 20 pps the buffer lasts five times as long, and the guest keeps up.
+PING_INTERVAL_S = 0.01
+PING_INTERVAL_DEBUG_S = 0.05
 
 
 # Errno texts (strerror, as ip, ethtool and the shell print them) -> errno names.
@@ -351,7 +360,8 @@ def counters_of(snap):
 
 
 # The guest's counters that a quiet-pair gap is read against (see path_counters).
-PATH_SNMP = ("IcmpInEchos", "IcmpOutEchoReps", "IpInDiscards", "IpOutDiscards", "IpOutNoRoutes")
+PATH_SNMP = ("IcmpInEchos", "IcmpOutEchoReps", "IcmpOutErrors", "IpInDiscards", "IpOutDiscards",
+             "IpOutNoRoutes")
 
 
 def path_counters(snap, host, pair):
@@ -438,13 +448,13 @@ class Traffic:
         for p in range(self.s.plan.pairs):
             out = tempfile.TemporaryFile(mode="w+")
             proc = subprocess.Popen(
-                self.s.ns.exec_args("ping", "-D", "-O", "-n", "-i", "0.01",
+                self.s.ns.exec_args("ping", "-D", "-O", "-n", "-i", str(self.s.ping_interval),
                                     config.pair_guest_ip4(p)),
                 stdout=out, stderr=subprocess.STDOUT, text=True)
             self.pings.append((p, proc, out))
         # /bin/ping is iputils': busybox's setsid would run its own ping applet for "ping".
-        self.s.gsh("setsid /bin/ping -q -n -i 0.01 -W 1 %s >/tmp/storm-ping.out 2>&1 </dev/null & "
-                   "echo $! >/tmp/storm-ping.pid" % config.PEER_IP4)
+        self.s.gsh(f"setsid /bin/ping -q -n -i {self.s.ping_interval} -W 1 {config.PEER_IP4} "
+                   ">/tmp/storm-ping.out 2>&1 </dev/null & echo $! >/tmp/storm-ping.pid")
         self._start_server()
         self._start_iperf()
 
@@ -541,6 +551,7 @@ class Storm:
         self.recoveries = []
         self.t_events = []
         self.recover_s = RECOVER_S_DEBUG if debug(flavour) else RECOVER_S
+        self.ping_interval = PING_INTERVAL_DEBUG_S if debug(flavour) else PING_INTERVAL_S
         # Guest commands and QMP commands sent so far, and how many had been when self.snap was
         # read: while the two are equal, nothing the storm did can have changed the guest since.
         self.actions = 0
@@ -1045,9 +1056,9 @@ class Storm:
         with_traffic = traffic and vid == config.VLAN_ID
         if vid in have:
             if with_traffic:
-                self.grun(f"setsid /bin/ping -q -n -i 0.01 -I {have[vid]} {config.PEER_VLAN_IP4} "
-                          ">/dev/null 2>&1 </dev/null & echo $! >/tmp/storm-vlan-ping.pid; "
-                          "sleep 0.5")
+                self.grun(f"setsid /bin/ping -q -n -i {self.ping_interval} -I {have[vid]} "
+                          f"{config.PEER_VLAN_IP4} >/dev/null 2>&1 </dev/null & "
+                          "echo $! >/tmp/storm-vlan-ping.pid; sleep 0.5")
             self.op(f"ip link del {have[vid]}")
             if with_traffic:
                 self.grun("kill $(cat /tmp/storm-vlan-ping.pid) 2>/dev/null; true")
@@ -1473,8 +1484,8 @@ class Storm:
                  for role in ("primary", "standby") for k in [(p, role, r[role]["ifindex"])]
                  if k in ca and k in cb}
             seen[p] = d
-            # The peer's ping (100 pps) and, on pair 0, the guest's: both ways.
-            need = int(window * 100 * 0.8)
+            # The peer's ping and, on pair 0, the guest's: both ways, at PING_INTERVAL_S.
+            need = int(window / self.ping_interval * 0.8)
             if "primary" not in d or d["primary"][0] < need or d["primary"][1] < need:
                 return False, f"pair {p}: primary rx/tx {d.get('primary')} < {need}: {seen}"
             if d.get("standby", (0, 0))[1] != 0:
@@ -1770,7 +1781,7 @@ class Storm:
             for t_from, t_to, n in gaps:
                 t_to = t_to or traffic["stopped"]
                 # The first lost request left about one interval after the last answered one.
-                idx = self._event_at(t_from + 0.01)
+                idx = self._event_at(t_from + self.ping_interval)
                 dur = round(t_to - t_from, 2)
                 if dur > INTERRUPT_S:
                     interruptions.append({"pair": p, "event": idx, "kind": self._kind(idx),
@@ -1791,10 +1802,15 @@ class Storm:
                                      "lost": int(m.group(1)) - int(m.group(2))}
         for q in quiet:
             failures_by["quiet pair lost packets"] += 1
+            why = ""
+            if q["path"].get("IcmpOutErrors", 0) > 0:
+                why = (f"; the guest failed to build {q['path']['IcmpOutErrors']} ICMP replies "
+                       "(IcmpOutErrors): its ICMP socket's send buffer was full of replies its "
+                       "devices had not finished sending (see PING_INTERVAL_S)")
             self.log(f"STORM FAILURE: flavour {self.flavour}, seed {self.plan.seed}, event "
                      f"#{q['event']} ({q['kind']}): the quiet pair lost {q['lost']} packets, "
                      f"a gap of {q['s']} s from {q['t_from']} s into the storm; across the "
-                     f"event, its path's counters moved by {q['path']}")
+                     f"event, its path's counters moved by {q['path']}{why}")
             self.failures.append({"event": q["event"], "kind": q["kind"],
                                   "failures": [f"quiet pair lost {q['lost']} packets"],
                                   "path": q["path"]})
