@@ -17,9 +17,12 @@ use kernel::{
     alloc::kvec::PushError,
     net::{
         dev::{
+            AddrListsLocked,
             Device,
             DeviceRef,
-            OpsLocked, //
+            LagTxType,
+            OpsLocked,
+            PlainEvent, //
         },
         failover::NetFailover,
         netdev::{
@@ -55,18 +58,10 @@ use kernel::{
             SkBuff,
             SkBuffRef, //
         },
-        slot::{
-            CoreRcu,
-            DeviceSlot, //
-        },
+        slot::DeviceSlot,
         unbind::{
             PciUnbindNotifier,
             Unbinding, //
-        },
-        upper::{
-            AddrListsLocked,
-            LagTxType,
-            PlainEvent, //
         }, //
     },
     netdev_err,
@@ -79,7 +74,10 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        rcu,
+        rcu::{
+            self,
+            CoreRcu, //
+        },
         Arc,
         SpinLock, //
     }, //
@@ -321,7 +319,7 @@ impl Driver for Master {
     fn select_queue(dev: &NetDev<Self>, skb: &SkBuffRef) -> u16 {
         let rcu = rcu::read_lock();
         let txq = match dev.data().slaves.slot(Role::Primary).get(&rcu) {
-            Some(primary) => primary.pick_tx_queue(skb),
+            Some(primary) => skb.pick_tx_queue(primary),
             None => skb.rx_queue().unwrap_or(0),
         };
         // The slave sees the queue the stack mapped the packet to; see `start_xmit`.
@@ -864,7 +862,7 @@ impl MasterId {
 }
 
 impl NetFailover for Failover {
-    type Instance = MasterId;
+    type Handle = MasterId;
 
     fn create(standby: &Device) -> Result<KBox<MasterId>> {
         let parent = standby.parent().ok_or(EINVAL)?;

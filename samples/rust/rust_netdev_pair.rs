@@ -29,10 +29,7 @@ use kernel::{
             RxResult,
             SkBuff, //
         },
-        slot::{
-            CoreRcu,
-            DeviceSlot, //
-        }, //
+        slot::DeviceSlot, //
     },
     prelude::*,
     sync::{
@@ -40,6 +37,7 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        rcu::CoreRcu,
         Arc, //
     }, //
 };

@@ -9,21 +9,25 @@
 //!
 //! C header: [`include/net/net_failover.h`](srctree/include/net/net_failover.h)
 
-use crate::{bindings, net::dev::Device, prelude::*};
+use crate::{
+    bindings,
+    net::dev::Device,
+    prelude::*, //
+};
 
 /// An implementation of `net_failover_create()` and `net_failover_destroy()`.
 pub trait NetFailover {
-    /// What [`NetFailover::create`] returns; C holds it as a `struct failover *` until it hands
-    /// it to [`NetFailover::destroy`].
-    type Instance: Send;
+    /// The handle of a master that [`NetFailover::create`] returns: the paravirtual driver
+    /// holds it as an opaque `struct failover *` until it hands it to [`NetFailover::destroy`].
+    type Handle: Send;
 
     /// Creates and registers a failover master for `standby`, which is not registered yet.
     /// Called in process context, without the RTNL.
-    fn create(standby: &Device) -> Result<KBox<Self::Instance>>;
+    fn create(standby: &Device) -> Result<KBox<Self::Handle>>;
 
     /// Unregisters and frees a master made by [`NetFailover::create`]. Called in process
     /// context, without the RTNL.
-    fn destroy(instance: KBox<Self::Instance>);
+    fn destroy(handle: KBox<Self::Handle>);
 }
 
 /// The body of the exported `net_failover_create()`.
@@ -38,7 +42,7 @@ pub unsafe fn create<T: NetFailover>(
     // SAFETY: Valid for the call, per the caller.
     let standby = unsafe { Device::from_raw(standby) };
     match T::create(standby) {
-        Ok(instance) => KBox::into_raw(instance).cast(),
+        Ok(handle) => KBox::into_raw(handle).cast(),
         Err(e) => e.to_ptr(),
     }
 }

@@ -12,16 +12,18 @@ use crate::{
     bindings,
     error::VTABLE_DEFAULT_ERROR,
     net::{
-        dev::Device,
+        dev::{
+            AddrListsLocked,
+            Device, //
+        },
         rtnl::Rtnl,
         skbuff::{
             SkBuff,
             SkBuffRef, //
-        },
-        slot::CoreRcu,
-        upper::AddrListsLocked, //
+        }, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::rcu::CoreRcu, //
 };
 use core::{
     marker::PhantomData,
@@ -35,12 +37,12 @@ mod registration;
 pub(super) mod stats;
 mod tests;
 
-pub use ethtool::{
+pub use crate::net::ethtool::{
     DrvInfo,
     Duplex,
-    Ethtool,
     LinkKsettings, //
 };
+pub use ethtool::Ethtool;
 pub use registration::{
     Config,
     Registration, //

@@ -11,13 +11,15 @@ use crate::{
     bindings,
     error::to_result,
     net::{
-        dev::{Device, OpsLocked},
-        rtnl::Rtnl,
+        dev::{
+            Device,
+            OpsLocked, //
+        },
+        rtnl::Rtnl, //
     },
     prelude::*,
-    types::Opaque,
+    types::Opaque, //
 };
-use core::ffi::c_void;
 
 /// A netdevice notifier event (`enum netdev_cmd`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

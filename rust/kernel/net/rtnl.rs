@@ -10,12 +10,19 @@
 
 use crate::{
     bindings,
-    error::{code::EBUSY, Result},
-    types::NotThreadSafe,
+    error::{
+        code::EBUSY,
+        Result, //
+    },
+    types::NotThreadSafe, //
 };
 use core::{
-    cell::{Ref, RefCell, RefMut},
-    marker::PhantomData,
+    cell::{
+        Ref,
+        RefCell,
+        RefMut, //
+    },
+    marker::PhantomData, //
 };
 
 /// Evidence that the RTNL is held by the current thread.

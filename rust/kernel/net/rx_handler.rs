@@ -18,10 +18,10 @@ use crate::{
             Rtnl,
             RtnlGuard, //
         },
-        skbuff::SkBuff,
-        slot::CoreRcu, //
+        skbuff::SkBuff, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::rcu::CoreRcu, //
 };
 use core::ptr::NonNull;
 

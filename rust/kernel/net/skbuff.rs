@@ -4,11 +4,19 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::{bindings, net::dev::Device, prelude::*, types::Opaque};
+use crate::{
+    bindings,
+    net::dev::Device,
+    prelude::*,
+    types::Opaque, //
+};
 use core::{
     mem::ManuallyDrop,
     ops::Deref,
-    ptr::{self, NonNull},
+    ptr::{
+        self,
+        NonNull, //
+    }, //
 };
 
 /// A socket buffer (`struct sk_buff`) that someone else owns, lent to the code that holds a
@@ -219,6 +227,22 @@ impl SkBuffRef {
         // SAFETY: The skb is valid.
         u16::from_be(unsafe { bindings::skb_protocol(self.as_raw(), false) })
     }
+
+    /// Picks the transmit queue of `dev` for this packet, as the stack would: `dev`'s
+    /// `ndo_select_queue`, or the core's choice (`netdev_pick_tx()`). For a master that
+    /// transmits through `dev`.
+    pub fn pick_tx_queue(&self, dev: &Device) -> u16 {
+        let dev = dev.as_raw();
+        // SAFETY: The device is valid; its ops do not change while it is registered.
+        let select = unsafe { (*(*dev).netdev_ops).ndo_select_queue };
+        match select {
+            // SAFETY: The device's own callback, with a valid device and a valid skb that this
+            // thread alone reaches (type invariant), as `netdev_core_pick_tx()` calls it.
+            Some(f) => unsafe { f(dev, self.as_raw(), ptr::null_mut()) },
+            // SAFETY: As above.
+            None => unsafe { bindings::netdev_pick_tx(dev, self.as_raw(), ptr::null_mut()) },
+        }
+    }
 }
 
 impl Deref for SkBuff {
@@ -334,24 +358,6 @@ impl SkBuff {
             Err(Error::from_errno(ret))
         } else {
             Err(ENOBUFS)
-        }
-    }
-}
-
-impl Device {
-    /// Picks the transmit queue of this device for `skb`, as the stack would: the driver's
-    /// `ndo_select_queue`, or the core's choice (`netdev_pick_tx()`). For a master that
-    /// transmits through this device.
-    pub fn pick_tx_queue(&self, skb: &SkBuffRef) -> u16 {
-        let dev = self.as_raw();
-        // SAFETY: The device is valid; its ops do not change while it is registered.
-        let select = unsafe { (*(*dev).netdev_ops).ndo_select_queue };
-        match select {
-            // SAFETY: The device's own callback, with a valid device and a valid skb that this
-            // thread alone reaches (`SkBuffRef` invariant), as `netdev_core_pick_tx()` calls it.
-            Some(f) => unsafe { f(dev, skb.as_raw(), ptr::null_mut()) },
-            // SAFETY: As above.
-            None => unsafe { bindings::netdev_pick_tx(dev, skb.as_raw(), ptr::null_mut()) },
         }
     }
 }

@@ -3,85 +3,40 @@
 //! An RCU-protected slot holding an optional network device reference.
 //!
 //! The data path reads the slot in an RCU read-side critical section ([`ReadSide`]): one it
-//! opened ([`rcu::Guard`]), or the networking core's around a data-path callback ([`CoreRcu`]).
+//! opened ([`rcu::Guard`]), or the networking core's around a data-path callback
+//! ([`CoreRcu`](rcu::CoreRcu)).
 //! The control path replaces its content under the RTNL, and the old reference is released only
 //! after an RCU grace period.
 
 use crate::{
     bindings,
     net::{
-        dev::{Device, DeviceRef},
-        rtnl::Rtnl,
+        dev::{
+            Device,
+            DeviceRef, //
+        },
+        rtnl::Rtnl, //
     },
     sync::{
         aref::ARef,
-        atomic::{Acquire, Atomic, Release},
-        rcu,
-    },
-    types::NotThreadSafe,
+        atomic::{
+            Acquire,
+            Atomic,
+            Release, //
+        },
+        rcu::{
+            self,
+            ReadSide, //
+        }, //
+    }, //
 };
 use core::{
     cell::UnsafeCell,
-    ptr::{self, NonNull},
+    ptr::{
+        self,
+        NonNull, //
+    }, //
 };
-
-mod private {
-    pub trait Sealed {}
-}
-
-/// An RCU read-side critical section that the current CPU is in; it keeps what
-/// [`DeviceSlot::get`] returns alive for as long as it is borrowed.
-///
-/// Sealed: [`rcu::Guard`] and [`CoreRcu`] are the only ones.
-pub trait ReadSide: private::Sealed {}
-
-impl private::Sealed for rcu::Guard {}
-impl ReadSide for rcu::Guard {}
-
-/// The RCU read-side critical section in which the networking core calls a device's data path,
-/// handed by reference to the callbacks the abstractions make there, which then need no section
-/// of their own:
-///
-/// - `ndo_start_xmit` ([`crate::net::netdev::Driver::start_xmit`]) runs with bottom halves
-///   disabled: under `rcu_read_lock_bh()` in `__dev_queue_xmit()`, in the transmit softirq, or
-///   after `local_bh_disable()` in `__dev_direct_xmit()` and pktgen;
-/// - receive handlers ([`crate::net::rx_handler::RxHandler::handle`]) run in
-///   `__netif_receive_skb_core()`, under `rcu_read_lock()` and in softirq context.
-///
-/// `synchronize_rcu()` waits for all of these, bottom-half-disabled regions included.
-/// (`ndo_select_queue` is not among them: `AF_PACKET` calls it from process context without
-/// RCU when it bypasses the qdisc.)
-///
-/// Only the abstractions name one, in the callbacks listed above:
-///
-/// ```ignore,compile_fail,E0624
-/// use kernel::net::slot::CoreRcu;
-///
-/// // Not in any read-side section here.
-/// let _rcu = unsafe { CoreRcu::assume() };
-/// ```
-///
-/// # Invariants
-///
-/// The current CPU is in an RCU read-side critical section for as long as the value lives.
-pub struct CoreRcu(NotThreadSafe);
-
-impl private::Sealed for CoreRcu {}
-impl ReadSide for CoreRcu {}
-
-impl CoreRcu {
-    /// Names the critical section the caller is in.
-    ///
-    /// # Safety
-    ///
-    /// The caller must be in an RCU read-side critical section (a region with bottom halves,
-    /// preemption or interrupts disabled counts) that outlasts the returned value.
-    #[inline]
-    pub(crate) unsafe fn assume() -> Self {
-        // INVARIANT: The caller guarantees it.
-        Self(NotThreadSafe)
-    }
-}
 
 /// An optional tracked device reference ([`DeviceRef`]) that readers reach under RCU.
 ///

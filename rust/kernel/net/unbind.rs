@@ -10,8 +10,13 @@
 //!
 //! C header: [`include/linux/device/bus.h`](srctree/include/linux/device/bus.h)
 
-use crate::{bindings, device, net::notifier, prelude::*, types::Opaque};
-use core::ffi::c_void;
+use crate::{
+    bindings,
+    device,
+    net::notifier,
+    prelude::*,
+    types::Opaque, //
+};
 
 /// Receives the notice.
 pub trait Unbinding: Sync {

@@ -11,6 +11,7 @@ use crate::{
         to_result, //
     },
     net::{
+        dev::AddrListsLocked,
         netdev::{
             Driver,
             NetDev,
@@ -21,11 +22,10 @@ use crate::{
         skbuff::{
             SkBuff,
             SkBuffRef, //
-        },
-        slot::CoreRcu,
-        upper::AddrListsLocked, //
+        }, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::rcu::CoreRcu, //
 };
 use core::{
     marker::PhantomData,

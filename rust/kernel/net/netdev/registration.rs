@@ -286,9 +286,9 @@ impl<T: Driver + Ethtool> Registration<T> {
     ///     netdev::{Config, Driver, Ethtool, NetDev, Registration, TxResult},
     ///     rtnl::RtnlGuard,
     ///     skbuff::SkBuff,
-    ///     slot::CoreRcu,
     /// };
     /// use kernel::prelude::*;
+    /// use kernel::sync::rcu::CoreRcu;
     ///
     /// #[pin_data]
     /// struct Quiet {}

@@ -11,6 +11,7 @@ mod suite {
         bindings,
         net::{
             dev::{
+                AddrListsLocked,
                 Device,
                 OpsLocked, //
             },
@@ -38,9 +39,7 @@ mod suite {
             skbuff::{
                 SkBuff,
                 SkBuffRef, //
-            },
-            slot::CoreRcu,
-            upper::AddrListsLocked, //
+            }, //
         },
         prelude::*,
         sync::{
@@ -48,6 +47,7 @@ mod suite {
                 Atomic,
                 Relaxed, //
             },
+            rcu::CoreRcu,
             Arc, //
         }, //
     };
