@@ -23,19 +23,33 @@ STAGING=$NFR_CACHE/src/staging
 rm -rf "$STAGING"
 mkdir -p "$STAGING"
 
+# NFR_SERIES_PREFIX=k (scripts/export-patches.sh): the tree as the first k patches of the
+# series leave it, each patches/NNNN-*.patch with the overlay files its NNNN-*.files lists.
+shopt -s nullglob
+PATCHES=("$NFR_ROOT"/patches/*.patch)
+if [ -n "${NFR_SERIES_PREFIX:-}" ]; then
+	PATCHES=("${PATCHES[@]:0:$NFR_SERIES_PREFIX}")
+fi
+
 # 1. Overlay files.
-for d in "${OVERLAY_DIRS[@]}"; do
-	[ -d "$NFR_ROOT/$d" ] || continue
-	(cd "$NFR_ROOT" && find "$d" -type f ! -name '.*' -print0) | while IFS= read -r -d '' f; do
-		mkdir -p "$STAGING/$(dirname "$f")"
-		cp "$NFR_ROOT/$f" "$STAGING/$f"
-	done
+overlay_files() {
+	if [ -n "${NFR_SERIES_PREFIX:-}" ]; then
+		for p in "${PATCHES[@]}"; do cat "${p%.patch}.files"; done
+	else
+		for d in "${OVERLAY_DIRS[@]}"; do
+			[ -d "$NFR_ROOT/$d" ] || continue
+			(cd "$NFR_ROOT" && find "$d" -type f ! -name '.*')
+		done
+	fi
+}
+overlay_files | while IFS= read -r f; do
+	mkdir -p "$STAGING/$(dirname "$f")"
+	cp "$NFR_ROOT/$f" "$STAGING/$f"
 done
 
 # 2. Patches, applied in order on pristine copies of the files they touch (or on the overlay
 #    copy, for a patch that edits an overlay file).
-shopt -s nullglob
-for p in "$NFR_ROOT"/patches/*.patch; do
+for p in "${PATCHES[@]}"; do
 	nfr_apply_patch "$STAGING" "$p"
 done
 

@@ -55,9 +55,9 @@ def test_kunit_doctests(driver, kunit_guest):
     assert not failed, f"KUnit failures: {failed}"
     assert any(ok and "rust_doctests_kernel" in name for ok, name in res), \
         "the kernel crate's doctests did not run"
-    # The project's own KUnit suites (rust/kernel/net/).
+    # The project's own KUnit suites (rust/kernel/net/, rust/kernel/notifier.rs).
     for suite in ("rust_net_dev", "rust_net_netdev", "rust_net_notifier", "rust_net_rx_handler",
-                  "rust_net_slot", "rust_net_upper"):
+                  "rust_net_slot", "rust_net_upper", "rust_notifier"):
         assert (True, suite) in res, f"KUnit suite {suite} did not pass: {res}"
     m = re.findall(r"# Totals: pass:(\d+) fail:(\d+)", out)
     assert m and all(int(f) == 0 for _, f in m)

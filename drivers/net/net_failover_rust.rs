@@ -58,15 +58,15 @@ use kernel::{
             SkBuff,
             SkBuffRef, //
         },
-        slot::DeviceSlot,
-        unbind::{
-            PciUnbindNotifier,
-            Unbinding, //
-        }, //
+        slot::DeviceSlot, //
     },
     netdev_err,
     netdev_info,
     new_spinlock,
+    pci::{
+        self,
+        Unbinding, //
+    },
     prelude::*,
     sync::{
         aref::ARef,
@@ -1020,14 +1020,14 @@ fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<
 
 struct FailoverModule {
     _slave_watch: Pin<KBox<notifier::Registration<SlaveWatch>>>,
-    _primary_unbind: Pin<KBox<PciUnbindNotifier<PrimaryUnbind>>>,
+    _primary_unbind: Pin<KBox<pci::UnbindNotifier<PrimaryUnbind>>>,
 }
 
 impl kernel::Module for FailoverModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
             _slave_watch: KBox::pin_init(notifier::Registration::new(SlaveWatch), GFP_KERNEL)?,
-            _primary_unbind: KBox::pin_init(PciUnbindNotifier::new(PrimaryUnbind), GFP_KERNEL)?,
+            _primary_unbind: KBox::pin_init(pci::UnbindNotifier::new(PrimaryUnbind), GFP_KERNEL)?,
         })
     }
 }

@@ -10,10 +10,6 @@ use crate::{
     error::to_result,
     net::{
         ethtool::LinkKsettings,
-        netdev::{
-            features,
-            stats::Stats64, //
-        },
         rtnl::Rtnl, //
     },
     prelude::*,
@@ -960,7 +956,11 @@ impl Device {
     }
 }
 
+pub mod features;
+mod stats;
 mod tests;
+
+pub use stats::Stats64;
 
 /// Prints an informational message about a network device, as C's `netdev_info()`:
 /// `netdev_info!(dev, "link up\n")`.

@@ -31,12 +31,14 @@ use core::{
 };
 
 pub(super) mod ethtool;
-pub mod features;
 mod ops;
 mod registration;
-pub(super) mod stats;
 mod tests;
 
+pub use crate::net::dev::{
+    features,
+    Stats64, //
+};
 pub use crate::net::ethtool::{
     DrvInfo,
     Duplex,
@@ -47,7 +49,6 @@ pub use registration::{
     Config,
     Registration, //
 };
-pub use stats::Stats64;
 
 /// What a driver did with a packet handed to [`Driver::start_xmit`].
 pub enum TxResult {

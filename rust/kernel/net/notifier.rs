@@ -9,13 +9,16 @@
 
 use crate::{
     bindings,
-    error::to_result,
     net::{
         dev::{
             Device,
             OpsLocked, //
         },
         rtnl::Rtnl, //
+    },
+    notifier::{
+        self,
+        register_block, //
     },
     prelude::*,
     types::Opaque, //
@@ -124,7 +127,7 @@ pub trait Notify: Sync {
 /// # Invariants
 ///
 /// `nb` is registered on the netdevice notifier chain from the end of initialisation until
-/// drop, and its `notifier_call` is [`Registration::callback`].
+/// drop, and its `notifier_call` is `Registration::callback`.
 #[pin_data(PinnedDrop)]
 pub struct Registration<T: Notify> {
     data: T,
@@ -149,10 +152,14 @@ impl<T: Notify> Registration<T> {
             // `data` is initialised before `nb`: registration replays events at once.
             // INVARIANT: On success `nb` is registered with our callback; `PinnedDrop`
             // unregisters it.
-            nb <- register_block(Self::callback, |nb| {
-                // SAFETY: `nb` is pinned and initialised, and stays registered until drop.
-                unsafe { bindings::register_netdevice_notifier(nb) }
-            }),
+            // SAFETY: `callback` is sound for this block: it is the `nb` of a `Registration<T>`
+            // that lives while the block is registered, and the netdevice chain passes what
+            // `callback` expects. `PinnedDrop` unregisters the block before it is dropped. And
+            // `register_netdevice_notifier()` gets a pinned, initialised block that stays
+            // registered until drop.
+            nb <- unsafe {
+                register_block(Self::callback, |nb| bindings::register_netdevice_notifier(nb))
+            },
         })
     }
 
@@ -167,9 +174,9 @@ impl<T: Notify> Registration<T> {
     /// and `ptr` a `struct netdev_notifier_info`, under the RTNL.
     unsafe extern "C" fn callback(
         nb: *mut bindings::notifier_block,
-        event: crate::ffi::c_ulong,
+        event: c_ulong,
         ptr: *mut c_void,
-    ) -> crate::ffi::c_int {
+    ) -> c_int {
         // SAFETY: `nb` is the `nb` field of a live `Registration<T>` (type invariant).
         let this = unsafe {
             &*crate::container_of!(nb.cast::<Opaque<bindings::notifier_block>>(), Self, nb)
@@ -201,41 +208,10 @@ impl<T: Notify> Registration<T> {
             _ => None,
         };
         match this.data.notify(&rtnl, event, dev, locked.as_ref()) {
-            Ok(()) => bindings::NOTIFY_DONE as crate::ffi::c_int,
-            Err(e) => notifier_from_errno(e.to_errno()),
+            Ok(()) => notifier::DONE,
+            Err(e) => notifier::from_errno(e.to_errno()),
         }
     }
-}
-
-/// The type of a notifier callback (`notifier_fn_t`).
-pub(crate) type NotifierFn = unsafe extern "C" fn(
-    *mut bindings::notifier_block,
-    crate::ffi::c_ulong,
-    *mut c_void,
-) -> crate::ffi::c_int;
-
-/// Initialises a pinned `notifier_block` whose callback is `call`, then registers it with
-/// `register` (which returns 0 or a negative errno), e.g. on the netdevice notifier chain.
-///
-/// The owner must unregister the block before it is dropped.
-pub(crate) fn register_block(
-    call: NotifierFn,
-    register: impl FnOnce(*mut bindings::notifier_block) -> crate::ffi::c_int,
-) -> impl PinInit<Opaque<bindings::notifier_block>, Error> {
-    Opaque::try_ffi_init(move |slot: *mut bindings::notifier_block| {
-        // SAFETY: `slot` is valid for writes; an all-zero `notifier_block` is valid.
-        unsafe {
-            slot.write(core::mem::zeroed());
-            (*slot).notifier_call = Some(call);
-        }
-        to_result(register(slot))
-    })
-}
-
-/// Encodes a negative errno as a "stop" result (`notifier_from_errno()`).
-fn notifier_from_errno(err: crate::ffi::c_int) -> crate::ffi::c_int {
-    // SAFETY: Pure arithmetic on its argument.
-    unsafe { bindings::notifier_from_errno(err) }
 }
 
 #[pinned_drop]
@@ -330,14 +306,5 @@ mod tests {
             Event::NotifyPeers
         );
         assert_eq!(Event::from_raw(u64::MAX), Event::Other(u64::MAX));
-        assert_eq!(
-            notifier_from_errno(0),
-            bindings::NOTIFY_OK as crate::ffi::c_int
-        );
-        assert_ne!(
-            notifier_from_errno(EINVAL.to_errno())
-                & bindings::NOTIFY_STOP_MASK as crate::ffi::c_int,
-            0
-        );
     }
 }

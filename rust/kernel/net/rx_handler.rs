@@ -51,7 +51,7 @@ pub trait RxHandler: Send + Sync {
 /// # Invariants
 ///
 /// While `registered`, `data` is registered as `dev`'s `rx_handler_data` with
-/// [`Self::trampoline`] as its handler; `registered` is true from [`Registration::new`] until
+/// `Self::trampoline` as its handler; `registered` is true from [`Registration::new`] until
 /// `Drop` or [`Registration::unregister`].
 pub struct Registration<T: RxHandler> {
     dev: DeviceRef,

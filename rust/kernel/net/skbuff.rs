@@ -23,11 +23,9 @@ use core::{
 /// `&SkBuffRef`: a callback that may look at the packet and set some of its fields, but not free
 /// it or hand it on. An owned [`SkBuff`] derefs to it.
 ///
-/// Only shared references to it exist (as with a block request, [`Request`]): the fields it
-/// changes are behind the C struct's interior mutability, and it is neither `Send` nor `Sync`,
-/// so no other thread reaches the packet through it meanwhile.
-///
-/// [`Request`]: crate::block::mq::Request
+/// Only shared references to it exist (as with a block request, `kernel::block::mq::Request`):
+/// the fields it changes are behind the C struct's interior mutability, and it is neither
+/// `Send` nor `Sync`, so no other thread reaches the packet through it meanwhile.
 ///
 /// The packet cannot be taken out of a borrowed one, so a callback cannot free the core's skb:
 ///

@@ -10,7 +10,7 @@ use crate::bindings;
 /// [`Driver::get_stats64`]: crate::net::netdev::Driver::get_stats64
 /// [`Device::stats`]: crate::net::dev::Device::stats
 #[repr(transparent)]
-pub struct Stats64(pub(super) bindings::rtnl_link_stats64);
+pub struct Stats64(pub(crate) bindings::rtnl_link_stats64);
 
 impl Clone for Stats64 {
     fn clone(&self) -> Self {

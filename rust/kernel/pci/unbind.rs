@@ -13,7 +13,7 @@
 use crate::{
     bindings,
     device,
-    net::notifier,
+    notifier,
     prelude::*,
     types::Opaque, //
 };
@@ -30,9 +30,9 @@ pub trait Unbinding: Sync {
 /// # Invariants
 ///
 /// `nb` is registered on the PCI bus's notifier chain from the end of initialisation until
-/// drop, with [`PciUnbindNotifier::callback`] as its `notifier_call`.
+/// drop, with `UnbindNotifier::callback` as its `notifier_call`.
 #[pin_data(PinnedDrop)]
-pub struct PciUnbindNotifier<T: Unbinding> {
+pub struct UnbindNotifier<T: Unbinding> {
     data: T,
     #[pin]
     nb: Opaque<bindings::notifier_block>,
@@ -40,22 +40,28 @@ pub struct PciUnbindNotifier<T: Unbinding> {
 
 // SAFETY: The notifier can be unregistered from any thread; `T` is `Sync`, so the callback may
 // use it from any thread.
-unsafe impl<T: Unbinding + Send> Send for PciUnbindNotifier<T> {}
+unsafe impl<T: Unbinding + Send> Send for UnbindNotifier<T> {}
 
 // SAFETY: `&self` only gives access to `data`, which is `Sync`.
-unsafe impl<T: Unbinding> Sync for PciUnbindNotifier<T> {}
+unsafe impl<T: Unbinding> Sync for UnbindNotifier<T> {}
 
-impl<T: Unbinding> PciUnbindNotifier<T> {
+impl<T: Unbinding> UnbindNotifier<T> {
     /// Registers `data` on the PCI bus's notifier chain.
     pub fn new(data: T) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             data,
             // INVARIANT: On success `nb` is registered with our callback; `PinnedDrop`
             // unregisters it.
-            nb <- notifier::register_block(Self::callback, |nb| {
-                // SAFETY: `nb` is pinned and initialised, and stays registered until drop.
-                unsafe { bindings::bus_register_notifier(&raw const bindings::pci_bus_type, nb) }
-            }),
+            // SAFETY: `callback` is sound for this block: it is the `nb` of an `UnbindNotifier<T>`
+            // that lives while the block is registered, and the PCI bus chain passes what
+            // `callback` expects. `PinnedDrop` unregisters the block before it is dropped. And
+            // `bus_register_notifier()` gets the PCI bus and a pinned, initialised block that
+            // stays registered until drop.
+            nb <- unsafe {
+                notifier::register_block(Self::callback, |nb| {
+                    bindings::bus_register_notifier(&raw const bindings::pci_bus_type, nb)
+                })
+            },
         })
     }
 
@@ -67,14 +73,14 @@ impl<T: Unbinding> PciUnbindNotifier<T> {
     /// # Safety
     ///
     /// Only called by the PCI bus notifier chain, with `nb` inside a live
-    /// [`PciUnbindNotifier`] and `data` a `struct device`.
+    /// [`UnbindNotifier`] and `data` a `struct device`.
     unsafe extern "C" fn callback(
         nb: *mut bindings::notifier_block,
-        action: crate::ffi::c_ulong,
+        action: c_ulong,
         data: *mut c_void,
-    ) -> crate::ffi::c_int {
-        if action == bindings::bus_notifier_event_BUS_NOTIFY_UNBIND_DRIVER as crate::ffi::c_ulong {
-            // SAFETY: `nb` is the `nb` field of a live `PciUnbindNotifier<T>` (invariant).
+    ) -> c_int {
+        if action == bindings::bus_notifier_event_BUS_NOTIFY_UNBIND_DRIVER as c_ulong {
+            // SAFETY: `nb` is the `nb` field of a live `UnbindNotifier<T>` (invariant).
             let this = unsafe {
                 &*crate::container_of!(nb.cast::<Opaque<bindings::notifier_block>>(), Self, nb)
             };
@@ -82,12 +88,12 @@ impl<T: Unbinding> PciUnbindNotifier<T> {
             this.data
                 .unbinding(unsafe { device::Device::from_raw(data.cast()) });
         }
-        bindings::NOTIFY_DONE as crate::ffi::c_int
+        notifier::DONE
     }
 }
 
 #[pinned_drop]
-impl<T: Unbinding> PinnedDrop for PciUnbindNotifier<T> {
+impl<T: Unbinding> PinnedDrop for UnbindNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Registered (type invariant); unregistering waits for running callbacks.
         unsafe {
