@@ -334,9 +334,12 @@ def main():
         out.write_text(json.dumps(result, indent=1) + "\n")
         details_path.write_text(json.dumps(details, indent=1) + "\n")
 
+    text = table(result, drivers, a.runs, a.primary, tcp_note)
     print()
-    print(table(result, drivers, a.runs, a.primary, tcp_note))
+    print(text)
     print()
+    # The table as text too: `make patches` puts it in the series' cover letter.
+    out.with_suffix(".txt").write_text(text + "\n")
     print(f"bench took {(time.monotonic() - t_all) / 60:.1f} min; JSON: {out} (details: "
           f"{details_path.name})")
 
