@@ -186,6 +186,7 @@ if [ "${NFR_PREFIX_BUILDS:-1}" != 0 ]; then
 	# The flavour's configuration, before each prefix drops the symbols it does not have yet
 	# (NET_FAILOVER_RUST, SAMPLE_RUST_NETDEV_PAIR): the whole series must give it back.
 	cp "$SO/.config" "$W/config"
+	warned=
 	for k in $(seq 1 ${#P[@]}); do
 		NFR_SERIES_PREFIX=$k "$NFR_ROOT/scripts/prepare-tree.sh"
 		cp "$W/config" "$SO/.config"
@@ -196,8 +197,9 @@ if [ "${NFR_PREFIX_BUILDS:-1}" != 0 ]; then
 		fi
 		warn=$(grep -c '^warning' "$SO/prefix-$k.log" || true)
 		nfr_log "prefix $k/${#P[@]} builds ($(( $(date +%s) - start )) s, $warn warnings): $(basename "${P[$((k - 1))]}")"
-		[ "$warn" = 0 ] || { grep -A6 '^warning' "$SO/prefix-$k.log" | head -30 >&2; nfr_die "warnings after patch $k"; }
+		[ "$warn" = 0 ] || { grep -A6 '^warning' "$SO/prefix-$k.log" | head -30 >&2; warned+=" $k"; }
 	done
+	[ -z "$warned" ] || nfr_die "warnings after patch(es)$warned"
 	cmp -s "$W/config" "$SO/.config" ||
 		nfr_die "the whole series does not give the rust flavour's configuration back"
 fi

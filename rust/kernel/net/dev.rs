@@ -175,7 +175,7 @@ impl<'a> OpsLocked<'a> {
     /// # Safety
     ///
     /// The caller must hold the RTNL and, if the device needs one, its instance lock, for `'a`.
-    pub(crate) unsafe fn assume_locked(dev: &'a Device) -> Self {
+    pub unsafe fn assume_locked(dev: &'a Device) -> Self {
         // INVARIANT: Guaranteed by the caller.
         Self {
             dev,

@@ -62,7 +62,8 @@ pub enum Duplex {
 pub struct LinkKsettings(bindings::ethtool_link_ksettings);
 
 impl LinkKsettings {
-    pub(crate) fn as_raw(&mut self) -> *mut bindings::ethtool_link_ksettings {
+    /// The C struct, for a function that reads or fills it in.
+    pub fn as_raw(&mut self) -> *mut bindings::ethtool_link_ksettings {
         &raw mut self.0
     }
 

@@ -125,7 +125,7 @@ impl SkBuffRef {
     /// `ptr` must point to a valid `sk_buff` that stays valid, and that nobody frees or
     /// changes from another thread, for `'a`.
     #[inline]
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::sk_buff) -> &'a Self {
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::sk_buff) -> &'a Self {
         // SAFETY: `SkBuffRef` is `repr(transparent)` over the C struct; valid for `'a` per the
         // caller.
         unsafe { &*ptr.cast() }
@@ -288,7 +288,7 @@ impl SkBuff {
 
     /// The raw `skb->dev`, for the receive handler trampoline.
     #[inline]
-    pub(crate) fn dev_raw(&self) -> *mut bindings::net_device {
+    pub fn dev_raw(&self) -> *mut bindings::net_device {
         // SAFETY: The skb is valid and ours.
         unsafe { *dev_field(self.as_raw()) }
     }
