@@ -5,9 +5,9 @@
 # NNNN-*.files lists the new files (from the project's overlay) that belong to it. Every
 # overlay file belongs to exactly one patch. The series is, in order: one patch per
 # abstraction, the driver, the sample, the guide; then a MAINTAINERS patch made here, and a
-# cover letter (patches/cover-letter.txt, with the table of the last `make bench` if there is
-# one) in front. Author and Signed-off-by are the git identity (user.name, user.email) of
-# whoever runs this.
+# cover letter (patches/cover-letter.txt, with the table of this machine's last `make bench`,
+# or else the table of record, patches/bench.txt) in front. Author and Signed-off-by are the
+# git identity (user.name, user.email) of whoever runs this.
 #
 # Checks: the series applies in order to pristine copies of the files it touches and gives the
 # project's files; checkpatch --strict on every patch; and every prefix of the series builds:
@@ -133,8 +133,8 @@ emit "$N" "MAINTAINERS: add the Rust network device API and Rust net_failover" "
 				echo "$ make bench   # $(date -r "$BENCH_TXT" -u +%Y-%m-%d)"
 				cat "$BENCH_TXT"
 			else
-				echo "(No make bench table on this machine: run make bench, then make patches.)"
-				nfr_log "warning: no $BENCH_TXT: the cover letter has no bench table" >&2
+				nfr_log "no $BENCH_TXT: the cover letter has the table of record, patches/bench.txt" >&2
+				cat patches/bench.txt
 			fi
 		else
 			printf '%s\n' "$line"
