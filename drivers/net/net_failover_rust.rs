@@ -17,22 +17,18 @@ use kernel::{
     alloc::kvec::PushError,
     net::{
         dev::{
-            AddrListsLocked,
+            self,
             Device,
             DeviceRef,
-            LagTxType,
-            OpsLocked,
-            PlainEvent, //
+            OpsLocked, //
         },
+        ethtool,
         failover::NetFailover,
         netdev::{
             features,
             Config,
             Driver,
-            DrvInfo,
-            Duplex,
             Ethtool,
-            LinkKsettings,
             NetDev,
             Registration,
             Stats64,
@@ -50,8 +46,7 @@ use kernel::{
         },
         rx_handler::{
             self,
-            RxAction,
-            RxHandler, //
+            RxAction, //
         },
         skbuff::{
             DropReason,
@@ -63,10 +58,7 @@ use kernel::{
     netdev_err,
     netdev_info,
     new_spinlock,
-    pci::{
-        self,
-        Unbinding, //
-    },
+    pci,
     prelude::*,
     sync::{
         aref::ARef,
@@ -170,21 +162,25 @@ impl Slaves {
             .find_map(|r| self.slot(r).get(rcu).filter(|d| self.eligible(r, d)))
     }
 
+    /// The slaves present and their roles, primary first, each read when reached; control path.
+    fn present<'a>(
+        &'a self,
+        rtnl: &'a Rtnl<'a>,
+    ) -> impl Iterator<Item = (Role, ARef<Device>)> + 'a {
+        Role::ALL
+            .into_iter()
+            .filter_map(move |r| Some((r, self.slot(r).get_rtnl(rtnl)?)))
+    }
+
     /// [`Slaves::active`], for the control path, with its role.
     fn active_rtnl(&self, rtnl: &Rtnl<'_>) -> Option<(Role, ARef<Device>)> {
-        Role::ALL.into_iter().find_map(|r| {
-            let dev = self.slot(r).get_rtnl(rtnl)?;
-            self.eligible(r, &dev).then_some((r, dev))
-        })
+        self.present(rtnl).find(|(r, dev)| self.eligible(*r, dev))
     }
 
     /// The role `dev` has, if it is one of the slaves.
     fn role_of(&self, rtnl: &Rtnl<'_>, dev: &Device) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| {
-            self.slot(*r)
-                .get_rtnl(rtnl)
-                .is_some_and(|d| ptr::eq(&*d, dev))
-        })
+        let found = self.present(rtnl).find(|(_, d)| ptr::eq(&**d, dev));
+        found.map(|(role, _)| role)
     }
 
     /// Applies `change` to each slave, primary first. If it fails on one, `undo` is applied to
@@ -197,10 +193,7 @@ impl Slaves {
         mut undo: impl FnMut(&Device),
     ) -> Result {
         let mut done: [Option<ARef<Device>>; 2] = [None, None];
-        for role in Role::ALL {
-            let Some(dev) = self.slot(role).get_rtnl(rtnl) else {
-                continue;
-            };
+        for (role, dev) in self.present(rtnl) {
             if let Err(e) = change(&dev) {
                 done.iter().rev().flatten().for_each(|d| undo(d));
                 return Err(e);
@@ -254,18 +247,26 @@ struct Master {
 impl Master {
     /// Folds each slave's counters into the totals and returns them.
     fn fold_stats(&self) -> Stats64 {
-        let mut f = self.stats.lock();
+        let mut guard = self.stats.lock();
+        let f = &mut *guard;
         let rcu = rcu::read_lock();
-        let mut total = f.total.clone();
         for role in Role::ALL {
             if let Some(dev) = self.slaves.slot(role).get(&rcu) {
                 let new = dev.stats();
-                fold(&mut total, &new, &f.seen[role as usize]);
+                fold(&mut f.total, &new, &f.seen[role as usize]);
                 f.seen[role as usize] = new;
             }
         }
-        f.total = total.clone();
-        total
+        f.total.clone()
+    }
+
+    /// Unregisters the handler of the slave in `role`, if any; EBUSY while they are borrowed.
+    fn unregister_rx(&self, rtnl: &Rtnl<'_>, role: Role) -> Result {
+        let rx = self.rx.borrow_mut(rtnl)?[role as usize].take();
+        if let Some(rx) = rx {
+            rx.unregister(rtnl);
+        }
+        Ok(())
     }
 }
 
@@ -276,7 +277,7 @@ impl Driver for Master {
         slaves
             .apply(rtnl, |s| s.open(rtnl), |s| s.close(rtnl))
             .inspect_err(|_| dev.tx_disable())?;
-        // The core marks the master running only after this returns: no follow_slaves() here.
+        // Running but not yet up: the slaves' NETDEV_UP followed them, with no one to announce to.
         let active = slaves.active_rtnl(rtnl).map(|(role, _)| role);
         if active.is_some() {
             dev.carrier_on();
@@ -293,10 +294,8 @@ impl Driver for Master {
 
     fn stop(dev: &NetDev<Self>, rtnl: &Rtnl<'_>) -> Result {
         dev.tx_disable();
-        for role in Role::ALL {
-            if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
-                s.close(rtnl);
-            }
+        for (_, s) in dev.data().slaves.present(rtnl) {
+            s.close(rtnl);
         }
         Ok(())
     }
@@ -350,7 +349,7 @@ impl Driver for Master {
         )
     }
 
-    fn set_rx_mode(dev: &NetDev<Self>, lists: &AddrListsLocked<'_>) {
+    fn set_rx_mode(dev: &NetDev<Self>, lists: &dev::AddrListsLocked<'_>) {
         let rcu = rcu::read_lock();
         for role in Role::ALL {
             if let Some(slave) = dev.data().slaves.slot(role).get(&rcu) {
@@ -369,10 +368,8 @@ impl Driver for Master {
     }
 
     fn vlan_rx_kill_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
-        for role in Role::ALL {
-            if let Some(s) = dev.data().slaves.slot(role).get_rtnl(rtnl) {
-                s.vlan_vid_del(rtnl, proto, vid);
-            }
+        for (_, s) in dev.data().slaves.present(rtnl) {
+            s.vlan_vid_del(rtnl, proto, vid);
         }
         Ok(())
     }
@@ -380,7 +377,7 @@ impl Driver for Master {
 
 #[vtable]
 impl Ethtool for Master {
-    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut DrvInfo) {
+    fn get_drvinfo(_dev: &NetDev<Self>, info: &mut ethtool::DrvInfo) {
         info.set_driver(c"net_failover");
         info.set_version(c"0.1");
     }
@@ -388,14 +385,14 @@ impl Ethtool for Master {
     fn get_link_ksettings(
         dev: &NetDev<Self>,
         rtnl: &Rtnl<'_>,
-        settings: &mut LinkKsettings,
+        settings: &mut ethtool::LinkKsettings,
     ) -> Result {
         match dev.data().slaves.active_rtnl(rtnl) {
             Some((_, slave)) => slave.link_ksettings(rtnl, settings),
             None => {
-                settings.set_duplex(Duplex::Unknown);
+                settings.set_duplex(ethtool::Duplex::Unknown);
                 settings.set_port_other();
-                settings.set_speed(LinkKsettings::SPEED_UNKNOWN);
+                settings.set_speed(ethtool::LinkKsettings::SPEED_UNKNOWN);
                 Ok(())
             }
         }
@@ -408,7 +405,7 @@ struct SlaveRx {
     master: DeviceRef,
 }
 
-impl RxHandler for SlaveRx {
+impl rx_handler::RxHandler for SlaveRx {
     fn handle<'a>(&'a self, rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
         let standby = self.slaves.slot(Role::Standby).get(rcu);
         let on_standby = standby.is_some_and(|s| skb.is_on(s));
@@ -431,16 +428,26 @@ impl RxHandler for SlaveRx {
 /// is unregistered when `net_failover_destroy()` takes it off this list.
 static MASTERS: RtnlCell<KVec<Registration<Master>>> = RtnlCell::new(KVec::new());
 
-/// The master whose permanent address is `dev`'s, if any. Shared borrows of the list nest: the
-/// notifications that enslaving and releasing raise look masters up again.
-fn master_for<'a>(rtnl: &'a Rtnl<'_>, dev: &Device) -> Option<Ref<'a, NetDev<Master>>> {
+/// The first master `pred` accepts. Shared borrows of the list nest: the notifications that
+/// enslaving and releasing raise look masters up again.
+fn find_master<'a>(
+    rtnl: &'a Rtnl<'_>,
+    pred: impl Fn(&NetDev<Master>) -> bool,
+) -> Option<Ref<'a, NetDev<Master>>> {
     Ref::filter_map(MASTERS.borrow(rtnl).ok()?, |masters| {
-        masters
-            .iter()
-            .map(Registration::dev)
-            .find(|m| m.perm_addr() == dev.perm_addr())
+        masters.iter().map(Registration::dev).find(|m| pred(m))
     })
     .ok()
+}
+
+/// The master whose permanent address is `dev`'s, if any.
+fn master_for<'a>(rtnl: &'a Rtnl<'_>, dev: &Device) -> Option<Ref<'a, NetDev<Master>>> {
+    find_master(rtnl, |m| m.perm_addr() == dev.perm_addr())
+}
+
+/// The running master `dev` is a slave of, if any.
+fn running_master_of<'a>(rtnl: &'a Rtnl<'_>, dev: &Device) -> Option<Ref<'a, NetDev<Master>>> {
+    master_for(rtnl, dev).filter(|m| m.is_running() && m.data().slaves.role_of(rtnl, dev).is_some())
 }
 
 /// The role a device would have under `master`: the standby shares the master's parent (the
@@ -471,13 +478,11 @@ fn compute_features(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     let mut enc = ENC_FEATURES;
     let mut hard_header_len = ETH_HLEN;
     let mut release_dst = true;
-    for role in Role::ALL {
-        if let Some(s) = master.data().slaves.slot(role).get_rtnl(rtnl) {
-            vlan = features::increment(vlan, s.vlan_features(), VLAN_FEATURES);
-            enc = features::increment(enc, s.hw_enc_features(), ENC_FEATURES);
-            release_dst &= s.releases_dst();
-            hard_header_len = hard_header_len.max(s.hard_header_len());
-        }
+    for (_, s) in master.data().slaves.present(rtnl) {
+        vlan = features::increment(vlan, s.vlan_features(), VLAN_FEATURES);
+        enc = features::increment(enc, s.hw_enc_features(), ENC_FEATURES);
+        release_dst &= s.releases_dst();
+        hard_header_len = hard_header_len.max(s.hard_header_len());
     }
     let enc = enc | features::GSO_ENCAP_ALL;
     master.set_lower_offloads(rtnl, vlan, enc, hard_header_len, release_dst);
@@ -572,7 +577,7 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
     follow_slaves(rtnl, master);
-    dev.call_notifiers(rtnl, PlainEvent::Join);
+    dev.call_notifiers(rtnl, dev::PlainEvent::Join);
     netdev_info!(
         master,
         "failover {} slave:{} registered\n",
@@ -599,7 +604,7 @@ fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> R
             e.to_errno()
         );
     })?;
-    if let Err(e) = dev.master_upper_link(rtnl, master, LagTxType::ActiveBackup) {
+    if let Err(e) = dev.master_upper_link(rtnl, master, dev::LagTxType::ActiveBackup) {
         netdev_err!(
             dev,
             "can not set failover device {} (err = {})\n",
@@ -610,39 +615,27 @@ fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> R
         return Err(e);
     }
     dev.set_failover_slave(rtnl, true);
-    // Stored before attaching, which raises notifications, so that nothing is borrowed across
-    // them. `may_enslave` refused an occupied role, so the slot is empty; whatever it held
-    // would be unregistered here, not dropped under the RTNL (its drop takes the RTNL).
-    let mut unstored = Some(rx);
-    let result = match master
-        .data()
-        .rx
-        .borrow_mut(rtnl)
-        .map(|mut slots| core::mem::replace(&mut slots[role as usize], unstored.take()))
-    {
-        Ok(previous) => {
-            if let Some(previous) = previous {
-                previous.unregister(rtnl);
-            }
-            attach(rtnl, master, slave, role)
+    // Stored before attaching, which raises notifications, so that no borrow spans them. The
+    // slot is empty (`may_enslave`); what it held is unregistered, not dropped under the RTNL.
+    let mut slots = match master.data().rx.borrow_mut(rtnl) {
+        Ok(slots) => slots,
+        Err(e) => {
+            dev.upper_unlink(rtnl, master);
+            dev.set_failover_slave(rtnl, false);
+            rx.unregister(rtnl);
+            return Err(e);
         }
-        Err(e) => Err(e),
     };
-    if let Err(e) = result {
+    let previous = slots[role as usize].replace(rx);
+    drop(slots);
+    if let Some(previous) = previous {
+        previous.unregister(rtnl);
+    }
+    if let Err(e) = attach(rtnl, master, slave, role) {
         dev.upper_unlink(rtnl, master);
         dev.set_failover_slave(rtnl, false);
-        // Ours: not stored, or stored (then this borrow succeeds as the first one did).
-        let ours = unstored.or_else(|| {
-            master
-                .data()
-                .rx
-                .borrow_mut(rtnl)
-                .ok()
-                .and_then(|mut slots| slots[role as usize].take())
-        });
-        if let Some(rx) = ours {
-            rx.unregister(rtnl);
-        }
+        // Ours, stored above: the borrow succeeds as the first one did.
+        let _ = master.data().unregister_rx(rtnl, role);
         return Err(e);
     }
     Ok(())
@@ -655,25 +648,15 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
         return;
     };
     // Only `enslave` and `release` borrow the handlers, and neither is running further up
-    // the stack: neither raises a notification while it holds the borrow.
-    match m.rx.borrow_mut(rtnl) {
-        Ok(mut slots) => {
-            let rx = slots[role as usize].take();
-            drop(slots);
-            if let Some(rx) = rx {
-                rx.unregister(rtnl);
-            }
-        }
-        Err(e) => {
-            // Unreachable (see above); left registered, the handler's reference on `dev`
-            // would hold up its unregistration.
-            kernel::warn_on!(true);
-            netdev_err!(
-                dev,
-                "failover rx handler busy, left registered (err = {})\n",
-                e.to_errno()
-            );
-        }
+    // the stack: neither raises a notification while it holds the borrow. If it could fail,
+    // the handler's reference on `dev` would hold up its unregistration.
+    if let Err(e) = m.unregister_rx(rtnl, role) {
+        kernel::warn_on!(true);
+        netdev_err!(
+            dev,
+            "failover rx handler busy, left registered (err = {})\n",
+            e.to_errno()
+        );
     }
     dev.upper_unlink(rtnl, master);
     dev.set_failover_slave(rtnl, false);
@@ -750,24 +733,11 @@ fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     }
 }
 
-/// A slave's link or up state changed: follow it with the master's carrier.
-fn slave_link_change(rtnl: &Rtnl<'_>, dev: &Device) {
-    let Some(master) = master_for(rtnl, dev) else {
-        return;
-    };
-    let m = master.data();
-    if !master.is_running() || m.slaves.role_of(rtnl, dev).is_none() {
-        return;
-    }
-    follow_slaves(rtnl, &master);
-    lower_state_changed(rtnl, &m.slaves, dev);
-}
-
 /// Watches PCI devices losing their driver: a primary's means it is about to go (hot-unplug,
 /// unbind or module unload), so traffic moves to the standby while the primary still works.
 struct PrimaryUnbind;
 
-impl Unbinding for PrimaryUnbind {
+impl pci::Unbinding for PrimaryUnbind {
     fn unbinding(&self, pci: &kernel::device::Device) {
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
@@ -817,24 +787,24 @@ impl Notify for SlaveWatch {
                     release(rtnl, &master, dev);
                 }
             }
+            // A slave's link or up state changed: follow it with the master's carrier.
             (Event::Up | Event::Down | Event::Change, _) if dev.is_failover_slave() => {
-                slave_link_change(rtnl, dev);
+                if let Some(master) = running_master_of(rtnl, dev) {
+                    follow_slaves(rtnl, &master);
+                    lower_state_changed(rtnl, &master.data().slaves, dev);
+                }
             }
             // virtio_net announces after a migration, on the standby, which has no addresses:
             // the master's are the ones to announce.
             (Event::NotifyPeers, _) if dev.is_failover_slave() => {
-                if let Some(master) = master_for(rtnl, dev) {
-                    if master.is_running() {
-                        announce(rtnl, &master);
-                    }
+                if let Some(master) = master_for(rtnl, dev).filter(|m| m.is_running()) {
+                    announce(rtnl, &master);
                 }
             }
             // udev renamed the slave: bring it up if that failed with EBUSY when enslaved.
             (Event::ChangeName, Some(slave)) if dev.is_failover_slave() => {
-                if let Some(master) = master_for(rtnl, dev) {
-                    if master.is_running() && master.data().slaves.role_of(rtnl, dev).is_some() {
-                        let _ = slave.open();
-                    }
+                if running_master_of(rtnl, dev).is_some() {
+                    let _ = slave.open();
                 }
             }
             _ => {}
@@ -848,16 +818,12 @@ struct Failover;
 
 /// What virtio_net holds for a master: which one it is, by the address of its `net_device`.
 /// Only compared, never followed.
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct MasterId(usize);
 
 impl MasterId {
     fn of(master: &NetDev<Master>) -> Self {
         Self(master.as_raw() as usize)
-    }
-
-    /// Does this handle name `master`?
-    fn names(&self, master: &NetDev<Master>) -> bool {
-        Self::of(master).0 == self.0
     }
 }
 
@@ -908,37 +874,28 @@ impl NetFailover for Failover {
         reg.dev().carrier_off();
         let id = MasterId::of(reg.dev());
         // On failure `reg` is dropped, which unregisters the master (taking the RTNL).
-        let handle = KBox::new(MasterId(id.0), GFP_KERNEL)?;
+        let handle = KBox::new(id, GFP_KERNEL)?;
 
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
-        {
-            let mut masters = match MASTERS.borrow_mut(&rtnl) {
-                Ok(masters) => masters,
-                Err(e) => {
-                    reg.unregister(&rtnl);
-                    return Err(e);
-                }
-            };
-            // Room first: a registration must not be dropped while the RTNL is held.
-            if let Err(e) = masters.reserve(1, GFP_KERNEL) {
-                drop(masters);
-                reg.unregister(&rtnl);
-                return Err(e.into());
-            }
-            if let Err(PushError(reg)) = masters.push_within_capacity(reg) {
-                drop(masters);
-                reg.unregister(&rtnl);
-                return Err(ENOMEM);
-            }
+        // Room is reserved first, so that the push cannot fail: a registration must not be
+        // dropped while the RTNL is held. On any failure it is unregistered.
+        let pushed = match MASTERS.borrow_mut(&rtnl) {
+            Ok(mut masters) => match masters.reserve(1, GFP_KERNEL) {
+                Ok(()) => masters
+                    .push_within_capacity(reg)
+                    .map_err(|PushError(reg)| (reg, ENOMEM)),
+                Err(e) => Err((reg, e.into())),
+            },
+            Err(e) => Err((reg, e)),
+        };
+        if let Err((reg, e)) = pushed {
+            reg.unregister(&rtnl);
+            return Err(e);
         }
-        let Some(master) = master_by_id(&rtnl, &id) else {
-            // Cannot happen: pushed just above in this RTNL section. Undone all the same, so
-            // that no master is left behind without a handle to destroy it.
+        let Some(master) = find_master(&rtnl, |m| MasterId::of(m) == id) else {
+            // Cannot happen: pushed just above in this RTNL section.
             kernel::warn_on!(true);
-            if let Some(reg) = take_master(&rtnl, &id) {
-                reg.unregister(&rtnl);
-            }
             return Err(EBUSY);
         };
         master.set_failover(&rtnl, true);
@@ -969,7 +926,7 @@ impl NetFailover for Failover {
         // master unregistered without a gap in which a new slave could be matched to it.
         let guard = RtnlGuard::lock();
         let rtnl = guard.token();
-        let Some(master) = master_by_id(&rtnl, &id) else {
+        let Some(master) = find_master(&rtnl, |m| MasterId::of(m) == id) else {
             // virtio_net destroys only what it created, from its remove or probe-error path,
             // which the driver does not reach while it holds the list.
             kernel::warn_on!(true);
@@ -979,10 +936,8 @@ impl NetFailover for Failover {
         // device without a qdisc, and until unregistering closes it the core drops every frame
         // sent to it itself, logging "Virtual device ... asks to queue packet!". Open, they
         // reach `start_xmit`, which drops and counts them once the slaves are released.
-        for role in Role::ALL {
-            if let Some(slave) = master.data().slaves.slot(role).get_rtnl(&rtnl) {
-                release(&rtnl, &master, &slave);
-            }
+        for (_, slave) in master.data().slaves.present(&rtnl) {
+            release(&rtnl, &master, &slave);
         }
         master.set_failover(&rtnl, false);
         netdev_info!(
@@ -991,13 +946,12 @@ impl NetFailover for Failover {
             master.name(&rtnl)
         );
         drop(master);
-        match take_master(&rtnl, &id) {
-            // Freed once the RTNL is released (`guard` below) and the last reference is gone.
-            Some(reg) => reg.unregister(&rtnl),
-            // Found just above, and the list is borrowed nowhere up the stack.
-            None => {
-                kernel::warn_on!(true);
-            }
+        // Found just above, and the list is borrowed nowhere up the stack. Freed once the RTNL
+        // is released (`guard` below) and the last reference is gone.
+        let reg = take_master(&rtnl, &id);
+        kernel::warn_on!(reg.is_none());
+        if let Some(reg) = reg {
+            reg.unregister(&rtnl);
         }
         drop(guard);
     }
@@ -1006,16 +960,8 @@ impl NetFailover for Failover {
 /// Takes the master virtio_net's handle `id` names off the list.
 fn take_master(rtnl: &Rtnl<'_>, id: &MasterId) -> Option<Registration<Master>> {
     let mut masters = MASTERS.borrow_mut(rtnl).ok()?;
-    let at = masters.iter().position(|r| id.names(r.dev()))?;
+    let at = masters.iter().position(|r| MasterId::of(r.dev()) == *id)?;
     masters.remove(at).ok()
-}
-
-/// The master virtio_net's handle `id` names.
-fn master_by_id<'a>(rtnl: &'a Rtnl<'_>, id: &MasterId) -> Option<Ref<'a, NetDev<Master>>> {
-    Ref::filter_map(MASTERS.borrow(rtnl).ok()?, |masters| {
-        masters.iter().map(Registration::dev).find(|m| id.names(m))
-    })
-    .ok()
 }
 
 struct FailoverModule {
