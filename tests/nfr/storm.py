@@ -561,7 +561,17 @@ class Storm:
 
     def grun(self, cmd, timeout=120):
         self.actions += 1
-        return self.guest.agent.run(cmd, timeout)
+        return self._timed_run(cmd, timeout)
+
+    def _timed_run(self, cmd, timeout):
+        """A guest command, its time added to the current event's (the log's agent_s, calls)."""
+        t0 = time.monotonic()
+        try:
+            return self.guest.agent.run(cmd, timeout)
+        finally:
+            rec = self.current
+            rec["agent_s"] = round(rec.get("agent_s", 0) + time.monotonic() - t0, 2)
+            rec["agent_calls"] = rec.get("agent_calls", 0) + 1
 
     def gsh(self, cmd, timeout=120):
         rc, out = self.grun(cmd, timeout)
@@ -573,7 +583,7 @@ class Storm:
         for attempt in range(3):
             try:
                 # A read: not one of self.actions.
-                rc, out = self.guest.agent.run(SNAPSHOT, 120)
+                rc, out = self._timed_run(SNAPSHOT, 120)
                 if rc != 0:
                     raise StormFailure(f"guest command failed ({rc}): snapshot\n{out}")
                 self.snap = Snapshot(out, self.plan.pairs)
@@ -1930,5 +1940,9 @@ def report_table(reports):
                                if k not in ("invariant", "kernel log")) for r in reports])
     row("aborted", [r["aborted"] or "no" for r in reports])
     row("minutes", [round(r["seconds"] / 60, 1) for r in reports])
+    # Where the time goes: a command in a debug guest under TCG takes seconds.
+    row("guest commands (s)", [f"{sum(e.get('agent_calls', 0) for e in r['log'])} "
+                               f"({round(sum(e.get('agent_s', 0) for e in r['log']))})"
+                               for r in reports])
     row("PASSED", [r["passed"] for r in reports])
     return "\n".join(rows)
