@@ -19,8 +19,8 @@ The TCP parts (migrate_tcp, overhead) cost about 3 min per driver and run: --tcp
 (all, migrate, overhead, none; default all) picks them, --tcp-runs / NFR_BENCH_TCP_RUNS limits
 them to the first N runs (default 0: every run).
 
-Prints one table, drivers side by side, min / median / max over the runs, and the targets of
-issue 5 per driver and event, judged on the worst run: unplug and replug lose nothing in either
+Prints one table, drivers side by side, min / median / max over the runs, and the design's
+targets per driver and event, judged on the worst run: unplug and replug lose nothing in either
 direction; a migration loses at most ceil(QEMU downtime_ms / 10) + 1 packets each way (one per
 10 ms of downtime at 100 pps, plus one), each run against its own downtime; and through the
 master, the ratio master / direct of TCP throughput, over C's ratio in the same run, is at least
@@ -106,7 +106,7 @@ def mmm(xs):
 
 
 def target(ev, d, key="target"):
-    """PASS/FAIL of issue 5's target for event `ev`, judged on the worst run; key "pause" judges
+    """PASS/FAIL of the design's target for event `ev`, judged on the worst run; key "pause" judges
     a migration against the guest's measured pause instead of QEMU's downtime."""
     passed, limit = d.get(f"{key}_pass"), d.get(f"{key}_limit")
     if not passed:
@@ -183,7 +183,7 @@ def table(data, drivers, runs, model, tcp_note):
             f"alternating in each run, primary {model}, {accel(drivers[0]).upper()}, "
             f"{config.SMP} vCPU, 100 pps ping; min / median / max over the runs\n"
             f"tx = guest->peer, rx = peer->guest; TCP: {tcp_note}\n"
-            "targets (issue 5), judged on the worst run: unplug/replug lose 0 each way; "
+            "targets, judged on the worst run: unplug/replug lose 0 each way; "
             "migration <= ceil(QEMU downtime ms / 10) + 1 each way, per run; TCP master/direct "
             "over C's reaches 1.0 within the runs' spread;\n"
             "guest paused = source STOP to destination RESUME (QMP event times); QEMU's downtime "
