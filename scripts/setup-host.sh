@@ -19,6 +19,8 @@ DEB_PKGS=(
 	lld-19 llvm-19
 	# bench host and guest userland
 	busybox-static iproute2 iputils-ping iperf3 ethtool nftables
+	# the Debian guest (tests/test_distro.py): its root, and the peer's DHCP, RA and ssh
+	mmdebstrap e2fsprogs dnsmasq-base openssh-client
 )
 
 missing=()
