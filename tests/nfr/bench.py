@@ -39,8 +39,7 @@ class Bench:
         self.ns = NetNS()
         self.guest = None
         try:
-            self.guest = Guest(self.ns, flavour, modules=modules, primary_model=primary_model,
-                               kunit=kunit)
+            self.guest = self.new_guest(kunit=kunit)
             self.guest.boot(add_primary=with_primary)
             self.net = Net(self.guest)
             self.master = self.net.setup_ip()
@@ -49,6 +48,12 @@ class Bench:
         except Exception:
             self.close()
             raise
+
+    def new_guest(self, **kw):
+        """A guest of this bench's flavour, modules and primary (the migration destination too).
+        nfr.debian.DistroBench boots its Debian root disk instead."""
+        return Guest(self.ns, self.flavour, modules=self.modules,
+                     primary_model=self.primary_model, **kw)
 
     def close(self):
         if self.guest:
@@ -116,8 +121,7 @@ class Bench:
     def _migrate(self, timeout):
         """Live-migrate to a second QEMU on 127.0.0.1 and wait for its primary to be active;
         self.guest and self.net then are the destination's. -> timings and QEMU's figures."""
-        dest = Guest(self.ns, self.flavour, name="dst", modules=self.modules,
-                     primary_model=self.primary_model, incoming_port=MIGRATION_PORT)
+        dest = self.new_guest(name="dst", incoming_port=MIGRATION_PORT)
         try:
             src = self.guest
             src.qmp.clear_events()

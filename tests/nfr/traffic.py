@@ -116,8 +116,11 @@ class Iperf:
 
     PORT = 5201
 
-    def __init__(self, ns, net, seconds, reverse=True, interval=0.2, guest_ip=config.GUEST_IP4):
+    def __init__(self, ns, net, seconds, reverse=True, interval=0.2, guest_ip=config.GUEST_IP4,
+                 rate=None):
+        """rate: iperf3 -b (e.g. "5M"), a stream that leaves room for other traffic."""
         self.ns, self.net = ns, net
+        self.rate = rate
         self.seconds, self.reverse, self.interval = seconds, reverse, interval
         self.guest_ip = guest_ip
         self.client = self.server_pid = None
@@ -131,6 +134,8 @@ class Iperf:
                 "-i", str(self.interval), "-J", "--connect-timeout", "5000"]
         if self.reverse:
             args.append("-R")
+        if self.rate:
+            args += ["-b", self.rate]
         self.out = tempfile.TemporaryFile(mode="w+")
         self.t0 = time.monotonic()
         self.client = subprocess.Popen(self.ns.exec_args(*args), stdout=self.out,

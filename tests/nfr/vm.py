@@ -11,6 +11,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from . import config, klog
 from .agent import Agent, AgentError
+from .qga import QemuGuestAgent
 
 PRIMARY_ID = "primary0"
 STANDBY_ID = "standby0"
@@ -122,8 +123,12 @@ class Guest:
     """One QEMU process. Stopped by pid (its pidfile / Popen), never by name."""
 
     def __init__(self, ns, flavour, *, name="src", modules="virtio_net,e1000e,igb",
-                 primary_model="e1000e", incoming_port=None, kunit=False, append="", pairs=1):
+                 primary_model="e1000e", incoming_port=None, kunit=False, append="", pairs=1,
+                 disk=None):
+        """disk: boot a distribution from its root disk (nfr.debian.Disk) instead of the
+        initramfs, controlled through its QEMU guest agent instead of the initramfs agent."""
         self.ns, self.flavour, self.name = ns, flavour, name
+        self.disk = disk
         self.primary_model = primary_model
         self.pairs = pairs
         self.dir = Path(tempfile.mkdtemp(prefix=f"nfr-{name}-", dir=_workdir()))
@@ -143,7 +148,8 @@ class Guest:
         self.final_problems = None
         kernel, initrd = config.stage(flavour)
         acc = accel(flavour)
-        cmdline = (f"console=ttyS0 panic=-1 tsc=reliable nfr.modules={modules} "
+        boot = disk.cmdline() if disk else f"nfr.modules={modules}"
+        cmdline = (f"console=ttyS0 panic=-1 tsc=reliable {boot} "
                    f"kunit.enable={1 if kunit else 0} {DEBUG_CMDLINE if debug(flavour) else ''} "
                    f"{append}")
         mem = DEBUG_MEM_MB if debug(flavour) else config.MEM_MB
@@ -152,14 +158,16 @@ class Guest:
             "-machine", "q35", "-accel", acc, "-cpu", "host" if acc == "kvm" else TCG_CPU,
             "-smp", str(config.SMP), "-m", str(mem),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
+            "-kernel", str(kernel), "-append", cmdline,
+            *(disk.qemu_args() if disk else ["-initrd", str(initrd)]),
             "-serial", f"file:{self.console}",
             "-qmp", f"unix:{self.dir}/qmp.sock,server=on,wait=off",
             "-pidfile", str(self.dir / "qemu.pid"),
             *self._root_ports(0),
             "-device", "virtio-serial-pci,id=vser0",
             "-chardev", f"socket,id=ctl,path={self.dir}/ctl.sock,server=on,wait=off",
-            "-device", "virtserialport,chardev=ctl,name=org.nfr.ctl",
+            "-device", "virtserialport,chardev=ctl,name="
+                       + ("org.qemu.guest_agent.0" if disk else "org.nfr.ctl"),
             *self._pair_nics(0),
         ]
         for pair in range(1, pairs):
@@ -222,7 +230,10 @@ class Guest:
         """Wait for the guest's agent; returns it."""
         if self.agent:
             self.agent.close()
-        self.agent = Agent(self.dir / "ctl.sock", timeout=timeout)
+        if self.disk:
+            self.agent = QemuGuestAgent(self.dir / "ctl.sock", timeout=timeout)
+        else:
+            self.agent = Agent(self.dir / "ctl.sock", timeout=timeout)
         return self.agent
 
     def boot(self, add_primary=True, timeout=180):
