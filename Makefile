@@ -7,6 +7,9 @@
 #                 production kernels, and its debug subset on the debug kernels (KASAN, lockdep,
 #                 kmemleak, ...); every test is checked by the kernel-log scanner
 #   make check-debug  the whole suite on the debug kernels
+#   make check-distro every Debian guest scenario (tests/test_distro.py) on the production kernels;
+#                 `make check` runs its subset (NetworkManager and networkd)
+#   make debian   the Debian guest's root disk for each production flavour (scripts/mkdebian.sh)
 #   make storm    a seeded storm of overlapping events under traffic, on the debug kernels
 #                 (SEED=, EVENTS=, DRIVERS=, REPLAY=, STORM_OUT=; tests/run_storm.py)
 #   make bench    packet loss on unplug, replug and live migration, per driver (table + JSON),
@@ -42,8 +45,8 @@ STORM_OUT ?= $(NFR_CACHE)/out/storm.json
 STORM_FLAVOURS ?=
 storm_flavours = $(if $(STORM_FLAVOURS),$(STORM_FLAVOURS),$(foreach d,$(DRIVERS),$(if $(findstring -,$(d)),$(d),$(d)-debug)))
 
-.PHONY: all build setup kernels kernels-bench kernels-storm paths check check-debug lint bench \
-	storm demo patches clean distclean
+.PHONY: all build setup kernels kernels-bench kernels-storm debian paths check check-debug \
+	check-distro lint bench storm demo patches clean distclean
 
 all: build
 
@@ -61,23 +64,32 @@ kernels-bench: setup
 kernels-storm: setup
 	$(call build_flavours,$(storm_flavours))
 
-build: kernels
+debian: kernels-bench
+	@for f in $(DRIVERS); do scripts/mkdebian.sh $$f || exit 1; done
+
+build: kernels debian
 
 paths:
 	@scripts/paths.sh $(FLAVOURS)
 
 list = $(subst $(eval) ,$(comma),$(1))
 
-check: kernels
+check: kernels debian
 	@scripts/lint.sh $(lastword $(DRIVERS))
 	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
-		$(PY) -m pytest -v -rsxXfE -m "not storm" $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rsxXfE -m "not storm and not distro" $(PYTEST_ARGS)
+	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) \
+		$(PY) -m pytest -v -rsxXfE -m "distro_subset" test_distro.py $(PYTEST_ARGS)
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) \
 		$(PY) -m pytest -v -rsxXfE -m "debug or storm" $(PYTEST_ARGS)
 
 check-debug: kernels
 	cd tests && NFR_DRIVERS=$(call list,$(DEBUG_DRIVERS)) NFR_BUILTIN=$(BUILTIN) \
-		$(PY) -m pytest -v -rsxXfE $(PYTEST_ARGS)
+		$(PY) -m pytest -v -rsxXfE -m "not distro" $(PYTEST_ARGS)
+
+check-distro: debian
+	cd tests && NFR_DRIVERS=$(call list,$(DRIVERS)) \
+		$(PY) -m pytest -v -rsxXfE -m "distro" test_distro.py $(PYTEST_ARGS)
 
 lint:
 	@scripts/lint.sh $(lastword $(DRIVERS))

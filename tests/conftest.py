@@ -27,6 +27,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "storm: the short event storm, run by `make check` on the Rust debug kernel "
         "(tests/test_storm.py); `make storm` runs the full length")
+    config.addinivalue_line(
+        "markers", "distro: a Debian guest's scenario (tests/test_distro.py), run by "
+        "`make check-distro`")
+    config.addinivalue_line(
+        "markers", "distro_subset: the Debian scenarios that `make check` runs too")
 
 
 def pytest_generate_tests(metafunc):
