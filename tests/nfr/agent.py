@@ -17,6 +17,25 @@ class CommandFailed(AgentError):
         self.rc, self.out = rc, out
 
 
+def recv_line(sock, buf, deadline):
+    """One line from a guest agent's stream socket, whose earlier reads left `buf`: -> (the line
+    without its newline, what was read past it). AgentError at `deadline` or on EOF."""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AgentError("timeout waiting for the guest agent")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            raise AgentError("guest agent connection closed")
+        buf += chunk
+    line, buf = buf.split(b"\n", 1)
+    return line, buf
+
+
 class Agent:
     """One connection to a guest's org.nfr.ctl port (a QEMU unix-socket chardev)."""
 
@@ -72,19 +91,7 @@ class Agent:
             self.sock = None
 
     def _readline(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AgentError("timeout waiting for the guest agent")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
-                raise AgentError("guest agent connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+        line, self.buf = recv_line(self.sock, self.buf, deadline)
         return line.decode()
 
     def run(self, cmd, timeout=60):

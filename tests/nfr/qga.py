@@ -7,7 +7,7 @@ import random
 import socket
 import time
 
-from .agent import AgentError
+from .agent import AgentError, recv_line
 
 
 class QgaError(AgentError):
@@ -34,7 +34,7 @@ class QemuGuestAgent:
                 self.sock, self.buf = s, b""
                 self._sync(min(10, max(1, deadline - time.monotonic())))
                 return
-            except (OSError, QgaError):
+            except (OSError, AgentError):
                 self.close()
                 if time.monotonic() > deadline:
                     raise QgaError(f"the guest agent on {self.path} does not answer")
@@ -57,25 +57,13 @@ class QemuGuestAgent:
                 return
 
     def _read(self, deadline):
+        """The next reply: one JSON object per line, after guest-sync-delimited's 0xff marker
+        if one precedes it."""
         while True:
-            # A reply is one JSON object per line; 0xff is guest-sync-delimited's marker.
-            self.buf = self.buf.split(b"\xff")[-1]
-            if b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                if line.strip():
-                    return json.loads(line)
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise QgaError("timeout waiting for the guest agent")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
-                raise QgaError("guest agent connection closed")
-            self.buf += chunk
+            line, self.buf = recv_line(self.sock, self.buf, deadline)
+            line = line.split(b"\xff")[-1]
+            if line.strip():
+                return json.loads(line)
 
     def cmd(self, name, timeout=30, **args):
         msg = {"execute": name}
