@@ -54,9 +54,8 @@ NOCLOUD = "/var/lib/cloud/seed/nocloud"
 META = "instance-id: nfr-distro\nlocal-hostname: nfr-debian\n"
 
 
-def user_data():
-    # root's key comes with the seed's authorized_keys; cloud-init must leave root usable.
-    return "#cloud-config\ndisable_root: false\n"
+# root's key comes with the seed's authorized_keys; cloud-init must leave root usable.
+USER_DATA = "#cloud-config\ndisable_root: false\n"
 
 
 NET_V1 = f"""version: 1
@@ -88,7 +87,7 @@ ENI_NAME_GAP = ("cloud-init's 70-persistent-net.rules names enp1s0 by MAC, which
 
 
 def cloud_init_files(net):
-    return {f"{NOCLOUD}/meta-data": META, f"{NOCLOUD}/user-data": user_data(),
+    return {f"{NOCLOUD}/meta-data": META, f"{NOCLOUD}/user-data": USER_DATA,
             f"{NOCLOUD}/network-config": net}
 
 

@@ -166,9 +166,6 @@ class DistroBench(Bench):
             out[fam] = sorted({r.get("dev") for r in json.loads(text or "[]")}) if rc == 0 else []
         return out
 
-    def global_ip6(self, dev):
-        return [a for f, a, s in self.addresses(dev) if f == "inet6" and s == "global"]
-
     def wait_configured(self, timeout=300):
         """Until the stack has configured the master: the DHCPv4 address, a global IPv6
         address, and both default routes."""

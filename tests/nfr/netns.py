@@ -29,6 +29,7 @@ class NetNS:
         self._vlan_peer = None
         self._nft = False
         self._bridges = set()
+        self._dnsmasq = self.dhcp_log = None
         sh("ip", "netns", "add", self.name)
         try:
             self.ip("link", "set", "lo", "up")
@@ -123,31 +124,30 @@ class NetNS:
         dnsmasq on br0: DHCPv4 (with the peer as router), router advertisements for SLAAC, and
         DHCPv6. `mac` always gets the guest's addresses, 12-hour leases: no renewal in a
         test. Its log (log_dhcp) holds every exchange; no DNS."""
-        self.dhcp_dir = Path(workdir)
-        self.dhcp_log = self.dhcp_dir / "dnsmasq.log"
+        d = Path(workdir)
+        self.dhcp_log = d / "dnsmasq.log"
         self._dnsmasq = subprocess.Popen(self.exec_args(
             "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
             "--interface=br0", "--bind-interfaces", "--dhcp-authoritative",
-            f"--dhcp-range=198.18.0.100,198.18.0.199,255.255.255.0,12h",
+            "--dhcp-range=198.18.0.100,198.18.0.199,255.255.255.0,12h",
             f"--dhcp-option=option:router,{config.PEER_IP4}",
             "--dhcp-range=2001:db8::100,2001:db8::1ff,slaac,64,12h", "--enable-ra",
             f"--dhcp-host={mac},{config.GUEST_IP4},[{config.GUEST_IP6}],12h",
-            f"--dhcp-leasefile={self.dhcp_dir}/leases", "--log-dhcp",
-            f"--log-facility={self.dhcp_log}", f"--pid-file={self.dhcp_dir}/dnsmasq.pid"),
+            f"--dhcp-leasefile={d}/leases", "--log-dhcp",
+            f"--log-facility={self.dhcp_log}", f"--pid-file={d}/dnsmasq.pid"),
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
     def dhcp_exchanges(self):
         """The DHCPv4 and DHCPv6 client messages dnsmasq has logged so far: a list of lines
         (DHCPDISCOVER, DHCPREQUEST, DHCPSOLICIT, ...)."""
-        try:
-            text = self.dhcp_log.read_text(errors="replace")
-        except (AttributeError, OSError):
+        if self.dhcp_log is None or not self.dhcp_log.exists():
             return []
+        text = self.dhcp_log.read_text(errors="replace")
         return [ln for ln in text.splitlines() if re.search(
             r"DHCP(DISCOVER|REQUEST|INFORM|DECLINE|RELEASE|SOLICIT|RENEW|REBIND|CONFIRM)\b", ln)]
 
     def close(self):
-        if getattr(self, "_dnsmasq", None) is not None:
+        if self._dnsmasq is not None:
             self._dnsmasq.terminate()
             try:
                 self._dnsmasq.wait(timeout=10)
