@@ -8,8 +8,8 @@ import pytest
 
 from nfr import config
 from nfr.storm import (Snapshot, Storm, counters_diff, counters_of, errno_of, group_state,
-                        invariants, master_counters, operstates, path_counters, path_delta,
-                        ping_gaps, state_diff)
+                       invariants, master_counters, operstates, path_counters, path_delta,
+                       ping_gaps, qmp_refusal, state_diff)
 from nfr.stormplan import HOLDS, KIND, KINDS, Event, Plan, draw_seed, plan
 
 
@@ -278,6 +278,17 @@ def test_errno_names():
     assert errno_of("RTNETLINK answers: Device or resource busy") == "EBUSY"
     assert errno_of("Error: mtu greater than device maximum.") == "mtu greater than device maximum"
     assert errno_of("RTNETLINK answers: Operation not supported") == "EOPNOTSUPP"
+    assert errno_of('Cannot find device "eth2"') == "ENODEV"
+    assert errno_of("sh: can't create /sys/bus/pci/drivers/e1000e/bind: nonexistent directory") \
+        == "ENOENT"
+    assert errno_of('Error: Device "eth2" is busy') == 'Device "…" is busy'
+
+
+def test_qmp_refusals_are_keyed_by_kind_not_by_id():
+    assert qmp_refusal("Device 'nfr-primary' not found") == \
+        qmp_refusal("Device 'nfr-primary1' not found") == "qemu: Device '…' not found"
+    assert qmp_refusal("Duplicate device ID 'nfr-primary'\nmore") == \
+        "qemu: Duplicate device ID '…'"
 
 
 def test_refused_operation_must_not_reset_counters():

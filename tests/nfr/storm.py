@@ -75,6 +75,8 @@ ERRNOS = {
     "Resource temporarily unavailable": "EAGAIN", "Too many levels of symbolic links": "ELOOP",
     "Address already in use": "EADDRINUSE",
     "No space left on device": "ENOSPC", "Cannot allocate memory": "ENOMEM",
+    # iproute2's and busybox's own words for the same errnos.
+    "Cannot find device": "ENODEV", "nonexistent directory": "ENOENT",
 }
 
 # How an MTU out of range is refused: the core's checks against min_mtu and max_mtu (with their
@@ -120,8 +122,18 @@ def errno_of(out):
     m = re.search(r"Error: ([^\n]*)", out)
     text = m.group(1).strip().rstrip(".") if m else \
         (out.strip().splitlines() or ["no message"])[-1][:60]
-    # One key per kind of message, whatever device it names.
-    return re.sub(r'"[^"]*"', '"…"', text)
+    return message_key(text)
+
+
+def message_key(text):
+    """One key per kind of message, whatever device, module or id it names."""
+    return re.sub(r"'[^']*'", "'…'", re.sub(r'"[^"]*"', '"…"', text.strip()))
+
+
+def qmp_refusal(err):
+    """The key of a QMP command's refusal: QEMU has no errno, so its message, without the ids
+    it names (the ids differ between the two pairs, the kind of refusal does not)."""
+    return "qemu: " + message_key(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
 class Snapshot:
@@ -781,7 +793,7 @@ class Storm:
             self.current.setdefault("ops", []).append({"qmp": cmd, **args})
             return True
         except Exception as e:
-            self.current.setdefault("refused", []).append(f"qemu: {str(e)[:80]}")
+            self.current.setdefault("refused", []).append(qmp_refusal(e))
             return False
 
     def _del_primary(self, wait, pair=0):
