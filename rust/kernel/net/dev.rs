@@ -975,6 +975,25 @@ macro_rules! netdev_info {
     };
 }
 
+/// Whether a message of the networking stack may be printed now, under the limit that C's
+/// `net_info_ratelimited()` and its siblings share (`net_ratelimit()`: a burst of
+/// `net.core.message_burst` messages every `net.core.message_cost` jiffies; the kernel logs how
+/// many it suppressed). For messages that a peer or a flapping link can make frequent.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::net::dev::net_ratelimit;
+///
+/// // A burst of 10 every 5 s by default: 20 at once cannot all pass.
+/// assert!((0..20).filter(|_| net_ratelimit()).count() <= 10);
+/// ```
+pub fn net_ratelimit() -> bool {
+    // SAFETY: `net_ratelimit()` has no precondition: it takes its own raw spinlock with
+    // interrupts disabled (a trylock, so it never waits), and may be called in any context.
+    unsafe { bindings::net_ratelimit() != 0 }
+}
+
 /// Prints an error message about a network device, as C's `netdev_err()`.
 #[macro_export]
 macro_rules! netdev_err {
