@@ -33,6 +33,10 @@ KNOWN_GAPS = {
                        "no addresses)",
         "flap_rx": "C net_failover returns RX_HANDLER_EXACT for standby frames whenever a primary "
                    "is registered, even with its link down, so the master receives nothing",
+        "no_ethtool_stats": "C net_failover has no ethtool statistics: its ethtool_ops report "
+                            "driver info and link settings only (net_failover_ethtool_ops, "
+                            "drivers/net/net_failover.c, 7.3)",
+        "no_switch_log": "C net_failover logs nothing when the active slave changes",
         "netns_enslave": "C failover matches slaves by permanent MAC in every network namespace "
                          "(failover_get_bymac, net_failover_slave_pre_register): a primary moved "
                          "to another netns is enslaved again there, across namespaces",

@@ -129,6 +129,102 @@ impl Role {
     }
 }
 
+/// Why the master looked at its slaves again, and which slave made it: the reason a change of
+/// the active slave is logged with.
+#[derive(Clone, Copy)]
+enum Reason {
+    /// The slave was enslaved.
+    Registered,
+    /// The slave was released.
+    Unregistered,
+    /// The primary's driver is being unbound: the notice of a hot-unplug.
+    Leaving,
+    /// The slave's carrier or state changed (`NETDEV_CHANGE`).
+    Link,
+    /// The slave was set up or down.
+    Admin,
+}
+
+/// A [`Reason`] with the slave it is about, as the log line says it.
+struct Why<'a, 'b> {
+    reason: Reason,
+    dev: &'a Device,
+    rtnl: &'a Rtnl<'b>,
+}
+
+impl kernel::fmt::Display for Why<'_, '_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        kernel::fmt::Display::fmt(self.dev.name(self.rtnl), f)?;
+        let up = |yes| if yes { "up" } else { "down" };
+        match self.reason {
+            Reason::Registered => f.write_str(" registered"),
+            Reason::Unregistered => f.write_str(" unregistered"),
+            Reason::Leaving => f.write_str(" leaving"),
+            Reason::Link => write!(f, " link {}", up(self.dev.carrier_ok())),
+            Reason::Admin => write!(f, " set {}", up(self.dev.is_up())),
+        }
+    }
+}
+
+/// The master's own events, for `ethtool -S`. Most are counted on the control path; the two
+/// counted on the data path are exceptional cases, off the path that every frame takes, so an
+/// atomic add there costs the common case nothing.
+struct Events {
+    /// The primary became the active slave.
+    to_primary: Atomic<u64>,
+    /// The standby became the active slave.
+    to_standby: Atomic<u64>,
+    /// Notices that the primary is leaving (its driver is being unbound).
+    primary_leaving: Atomic<u64>,
+    /// Peer announcements: each is a gratuitous ARP and an unsolicited NA per address.
+    announcements: Atomic<u64>,
+    /// Frames sent to the master while no slave was usable, and dropped.
+    tx_no_slave: Atomic<u64>,
+    /// Unicast frames for us that arrived on the standby while the primary was active: the
+    /// peer had not yet learnt of the switch. Delivered (the C driver drops them).
+    standby_rx_while_primary: Atomic<u64>,
+}
+
+impl Events {
+    fn new() -> Self {
+        Self {
+            to_primary: Atomic::new(0),
+            to_standby: Atomic::new(0),
+            primary_leaving: Atomic::new(0),
+            announcements: Atomic::new(0),
+            tx_no_slave: Atomic::new(0),
+            standby_rx_while_primary: Atomic::new(0),
+        }
+    }
+
+    fn count(counter: &Atomic<u64>) {
+        counter.add(1u64, Relaxed);
+    }
+}
+
+/// The names of the master's `ethtool -S` statistics: per slave role (primary first, as
+/// [`Role::ALL`]), then the master's [`Events`]. The order is [`Ethtool::get_ethtool_stats`]'s.
+const STAT_NAMES: [&CStr; 18] = [
+    c"primary_rx_packets",
+    c"primary_rx_bytes",
+    c"primary_tx_packets",
+    c"primary_tx_bytes",
+    c"primary_rx_dropped",
+    c"primary_tx_dropped",
+    c"standby_rx_packets",
+    c"standby_rx_bytes",
+    c"standby_tx_packets",
+    c"standby_tx_bytes",
+    c"standby_rx_dropped",
+    c"standby_tx_dropped",
+    c"switches_to_primary",
+    c"switches_to_standby",
+    c"primary_leaving",
+    c"peer_announcements",
+    c"tx_no_slave_dropped",
+    c"standby_rx_while_primary",
+];
+
 /// Whether `dev` can transmit: running, with carrier, and its qdiscs attached. The link watch
 /// attaches them a moment after the carrier comes up; until then the noop qdisc drops what
 /// is sent (the C driver looks at the carrier alone, and loses those packets).
@@ -204,11 +300,12 @@ impl Slaves {
     }
 }
 
-/// Counters that outlive the slaves: the master's totals, and each slave's values when they
-/// were last folded into the totals.
+/// Counters that outlive the slaves: the master's totals, the totals per role, and each
+/// slave's values when they were last folded into the totals.
 #[derive(Default)]
 struct MasterStats {
     total: Stats64,
+    roles: [Stats64; 2],
     seen: [Stats64; 2],
 }
 
@@ -242,22 +339,25 @@ struct Master {
     rx: RtnlCell<[Option<rx_handler::Registration<SlaveRx>>; 2]>,
     /// The active slave that peers were last told about.
     announced: RtnlCell<Option<Role>>,
+    events: Arc<Events>,
 }
 
 impl Master {
-    /// Folds each slave's counters into the totals and returns them.
-    fn fold_stats(&self) -> Stats64 {
+    /// Folds each slave's counters into the totals, and returns `read` of them.
+    fn fold_stats<R>(&self, read: impl FnOnce(&MasterStats) -> R) -> R {
         let mut guard = self.stats.lock();
         let f = &mut *guard;
         let rcu = rcu::read_lock();
         for role in Role::ALL {
             if let Some(dev) = self.slaves.slot(role).get(&rcu) {
+                let r = role as usize;
                 let new = dev.stats();
-                fold(&mut f.total, &new, &f.seen[role as usize]);
-                f.seen[role as usize] = new;
+                fold(&mut f.total, &new, &f.seen[r]);
+                fold(&mut f.roles[r], &new, &f.seen[r]);
+                f.seen[r] = new;
             }
         }
-        f.total.clone()
+        read(f)
     }
 
     /// Unregisters the handler of the slave in `role`, if any; EBUSY while they are borrowed.
@@ -309,6 +409,7 @@ impl Driver for Master {
             }
             None => {
                 dev.count_tx_dropped();
+                Events::count(&dev.data().events.tx_no_slave);
                 skb.drop_reason(DropReason::DevReady);
             }
         }
@@ -335,7 +436,7 @@ impl Driver for Master {
     }
 
     fn get_stats64(dev: &NetDev<Self>, stats: &mut Stats64) {
-        *stats = dev.data().fold_stats();
+        *stats = dev.data().fold_stats(|f| f.total.clone());
     }
 
     fn change_mtu(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
@@ -377,6 +478,36 @@ impl Driver for Master {
 
 #[vtable]
 impl Ethtool for Master {
+    const ETHTOOL_STATS: &'static [&'static CStr] = &STAT_NAMES;
+
+    fn get_ethtool_stats(dev: &NetDev<Self>, data: &mut [u64]) {
+        let m = dev.data();
+        let roles = m.fold_stats(|f| f.roles.clone());
+        let e = &*m.events;
+        let per_role = roles.iter().flat_map(|s| {
+            [
+                s.rx_packets(),
+                s.rx_bytes(),
+                s.tx_packets(),
+                s.tx_bytes(),
+                s.rx_dropped(),
+                s.tx_dropped(),
+            ]
+        });
+        let own = [
+            &e.to_primary,
+            &e.to_standby,
+            &e.primary_leaving,
+            &e.announcements,
+            &e.tx_no_slave,
+            &e.standby_rx_while_primary,
+        ]
+        .map(|c| c.load(Relaxed));
+        for (slot, value) in data.iter_mut().zip(Iterator::chain(per_role, own)) {
+            *slot = value;
+        }
+    }
+
     fn get_drvinfo(_dev: &NetDev<Self>, info: &mut ethtool::DrvInfo) {
         info.set_driver(c"net_failover");
         info.set_version(c"0.1");
@@ -402,6 +533,7 @@ impl Ethtool for Master {
 /// A slave's receive handler: its frames become the master's.
 struct SlaveRx {
     slaves: Arc<Slaves>,
+    events: Arc<Events>,
     master: DeviceRef,
 }
 
@@ -414,10 +546,13 @@ impl rx_handler::RxHandler for SlaveRx {
         // unicast frame for us is never dropped: until the peers have learnt that the primary
         // is active, that is where they still send (the C driver drops them as soon as a
         // primary registers, even before it has link).
-        if on_standby && !skb.is_for_host() {
+        if on_standby {
             let primary = self.slaves.slot(Role::Primary).get(rcu);
             if primary.is_some_and(|p| self.slaves.eligible(Role::Primary, p)) {
-                return RxAction::Exact(skb);
+                if !skb.is_for_host() {
+                    return RxAction::Exact(skb);
+                }
+                Events::count(&self.events.standby_rx_while_primary);
             }
         }
         RxAction::Another(skb, &self.master)
@@ -576,7 +711,7 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     }
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
-    follow_slaves(rtnl, master);
+    follow_slaves(rtnl, master, Reason::Registered, dev);
     dev.call_notifiers(rtnl, dev::PlainEvent::Join);
     netdev_info!(
         master,
@@ -595,6 +730,7 @@ fn enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>) -> R
     may_enslave(rtnl, master, dev, role)?;
     let handler = SlaveRx {
         slaves: master.data().slaves.clone(),
+        events: master.data().events.clone(),
         master: DeviceRef::new(master, GFP_KERNEL),
     };
     let rx = rx_handler::Registration::new(rtnl, dev, handler).inspect_err(|e| {
@@ -665,7 +801,7 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
     dev.addr_lists_unsync(rtnl, master);
     dev.close(rtnl);
     // What the slave carried until now stays in the master's counters.
-    m.fold_stats();
+    m.fold_stats(|_| ());
     m.slaves.slot(role).replace(rtnl, None);
     if role == Role::Primary {
         if let Some(s) = m.slaves.slot(Role::Standby).get_rtnl(rtnl) {
@@ -673,7 +809,7 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
         }
     }
     compute_features(rtnl, master);
-    follow_slaves(rtnl, master);
+    follow_slaves(rtnl, master, Reason::Unregistered, dev);
     netdev_info!(
         master,
         "failover {} slave:{} unregistered\n",
@@ -697,39 +833,65 @@ fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
 
 /// Announces the master's addresses to its peers (gratuitous ARP, unsolicited NA), so that
 /// bridges and switches learn at once which port now leads to it.
-fn announce(rtnl: &Rtnl<'_>, master: &Device) {
+fn announce(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
     for _ in 0..module_parameters::num_grat_arp.value() {
         master.notify_peers(rtnl);
+        Events::count(&master.data().events.announcements);
     }
 }
 
-/// Follows the slaves' state with the master's carrier, and announces a change of the active
-/// slave.
+/// Follows the slaves' state with the master's carrier. A change of the active slave is
+/// counted, logged with `why` (rate-limited, for a flapping link) and announced to the peers.
 ///
 /// The queues stay open while no slave is usable. The master has no qdisc (`IFF_NO_QUEUE`), so
 /// a stopped queue holds nothing back: the core drops each frame itself, with the reason
 /// `RECURSION_LIMIT`, and logs "Virtual device ... asks to queue packet!", a line meant for a
 /// driver bug, at every burst (C's net_failover stops them, and does). Open, the frames reach
 /// `start_xmit`, which drops and counts them as sent with no usable slave.
-fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
+fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>, reason: Reason, dev: &Device) {
     let m = master.data();
     if !master.is_running() {
         return;
     }
-    let active = m.slaves.active_rtnl(rtnl).map(|(role, _)| role);
+    let active = m.slaves.active_rtnl(rtnl);
+    let role = active.as_ref().map(|(role, _)| *role);
     if active.is_some() {
         master.carrier_on();
     } else {
-        m.fold_stats();
+        m.fold_stats(|_| ());
         master.carrier_off();
     }
     // Never borrowed across a call: the borrow cannot fail.
     let changed = m
         .announced
         .borrow_mut(rtnl)
-        .is_ok_and(|mut announced| core::mem::replace(&mut *announced, active) != active);
-    if changed && active.is_some() {
-        announce(rtnl, master);
+        .is_ok_and(|mut announced| core::mem::replace(&mut *announced, role) != role);
+    if !changed {
+        return;
+    }
+    let why = Why { reason, dev, rtnl };
+    match &active {
+        Some((role, slave)) => {
+            Events::count(match role {
+                Role::Primary => &m.events.to_primary,
+                Role::Standby => &m.events.to_standby,
+            });
+            if dev::net_ratelimit() {
+                netdev_info!(
+                    master,
+                    "data path switched to {} {}: {}\n",
+                    role.name(),
+                    slave.name(rtnl),
+                    why
+                );
+            }
+            announce(rtnl, master);
+        }
+        None => {
+            if dev::net_ratelimit() {
+                netdev_info!(master, "data path down, no usable slave: {}\n", why);
+            }
+        }
     }
 }
 
@@ -753,12 +915,13 @@ impl pci::Unbinding for PrimaryUnbind {
             };
             if primary.parent().is_some_and(|p| ptr::eq(p, pci)) {
                 slaves.primary_leaving.store(true, Relaxed);
+                Events::count(&master.data().events.primary_leaving);
                 netdev_info!(
                     master,
                     "failover primary slave:{} leaving\n",
                     primary.name(&rtnl)
                 );
-                follow_slaves(&rtnl, master);
+                follow_slaves(&rtnl, master, Reason::Leaving, &primary);
                 lower_state_changed(&rtnl, slaves, &primary);
             }
         }
@@ -790,7 +953,11 @@ impl Notify for SlaveWatch {
             // A slave's link or up state changed: follow it with the master's carrier.
             (Event::Up | Event::Down | Event::Change, _) if dev.is_failover_slave() => {
                 if let Some(master) = running_master_of(rtnl, dev) {
-                    follow_slaves(rtnl, &master);
+                    let reason = match event {
+                        Event::Change => Reason::Link,
+                        _ => Reason::Admin,
+                    };
+                    follow_slaves(rtnl, &master, reason, dev);
                     lower_state_changed(rtnl, &master.data().slaves, dev);
                 }
             }
@@ -861,6 +1028,7 @@ impl NetFailover for Failover {
             },
             GFP_KERNEL,
         )?;
+        let events = Arc::new(Events::new(), GFP_KERNEL)?;
         let reg = Registration::new(
             config,
             try_pin_init!(Master {
@@ -868,6 +1036,7 @@ impl NetFailover for Failover {
                 stats <- new_spinlock!(MasterStats::default()),
                 rx: RtnlCell::new([None, None]),
                 announced: RtnlCell::new(None),
+                events,
             }),
         )
         .inspect_err(|_| dev_err!(parent, "Unable to register failover_dev!\n"))?;
