@@ -68,10 +68,18 @@ fi
 
 nfr_log "[$FLAVOUR] building (log: $O/build.log)"
 start=$(date +%s)
-if ! "${KMAKE[@]}" bzImage modules >"$O/build.log" 2>&1; then
+# How far it is: the objects built so far, out of the tree's count at the end of the last build
+# here (or of the flavour this directory was seeded from); none on a first build.
+touch "$O/.nfr-build-start"
+TOTAL=$(cat "$O/.nfr-objects" 2>/dev/null || true)
+built() {
+	echo "$(find "$O" -name '*.o' -newer "$O/.nfr-build-start" | wc -l) objects built${TOTAL:+ (the tree has $TOTAL)}"
+}
+if ! nfr_progress "[$FLAVOUR] building" "$O/build.log" built "${KMAKE[@]}" bzImage modules; then
 	tail -40 "$O/build.log" >&2
 	nfr_die "[$FLAVOUR] kernel build failed"
 fi
+find "$O" -name '*.o' | wc -l >"$O/.nfr-objects"
 nfr_log "[$FLAVOUR] built in $(( $(date +%s) - start )) s"
 
 # Stage bzImage and modules.

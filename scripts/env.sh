@@ -67,6 +67,28 @@ nfr_kmake() {
 nfr_log() { printf '\033[1m[nfr]\033[0m %s\n' "$*" >&2; }
 nfr_die() { printf '\033[31m[nfr] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# Runs "$@" with its output in file $2 and, until it ends, says that it is alive: every 30 s on
+# a terminal (60 s otherwise), label $1, the time elapsed and, if $3 names a command, what it
+# prints (how far the work is). Returns the command's status.
+nfr_progress() {
+	local label=$1 log=$2 status=$3 start=$SECONDS every=60 next pid rc=0 t
+	shift 3
+	[ -t 2 ] && every=30
+	next=$every
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		t=$((SECONDS - start))
+		if [ "$t" -ge "$next" ]; then
+			next=$((next + every))
+			nfr_log "$label: $((t / 60))m$(printf %02d $((t % 60)))s${status:+, $("$status")}"
+		fi
+	done
+	wait "$pid" || rc=$?
+	return "$rc"
+}
+
 # Apply patch $2 in directory $1, first copying there the pristine files it touches that $1
 # does not hold yet (so a patch applies to the pristine file, or to an earlier patch's result).
 nfr_apply_patch() {

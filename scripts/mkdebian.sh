@@ -35,7 +35,7 @@ FILES=$NFR_ROOT/scripts/guest/debian
 
 # The root is remade when what goes into it changes: the suite, the packages, the sources,
 # mmdebstrap's options, or the files.
-MMDEBSTRAP=(mmdebstrap --quiet --variant=apt --format=tar --include="$(IFS=,; echo "${PKGS[*]}")"
+MMDEBSTRAP=(mmdebstrap --variant=apt --format=tar --include="$(IFS=,; echo "${PKGS[*]}")"
 	--customize-hook="cp -a '$FILES'/. \"\$1\"/"
 	--customize-hook='chroot "$1" /usr/local/sbin/nfr-setup')
 HASH=$( (cat "$SOURCES"; echo "$SUITE ${MMDEBSTRAP[*]//$FILES/FILES}"; cd "$FILES" && find . -type f |
@@ -48,8 +48,9 @@ if [ ! -f "$TAR" ]; then
 	start=$(date +%s)
 	# The files go in once the packages are installed; nfr-setup then enables and masks
 	# units inside the new root.
-	"${MMDEBSTRAP[@]}" \
-		"$SUITE" "$TAR.tmp" "$SOURCES" >"$ROOT_DIR/mmdebstrap.log" 2>&1 ||
+	step() { grep '^I: ' "$ROOT_DIR/mmdebstrap.log" | tail -n1 | cut -c4-; }
+	nfr_progress "debian: mmdebstrap" "$ROOT_DIR/mmdebstrap.log" step \
+		"${MMDEBSTRAP[@]}" "$SUITE" "$TAR.tmp" "$SOURCES" ||
 		{ tail -30 "$ROOT_DIR/mmdebstrap.log" >&2; nfr_die "mmdebstrap failed"; }
 	mv "$TAR.tmp" "$TAR"
 	nfr_log "debian: root made in $(( $(date +%s) - start )) s"
