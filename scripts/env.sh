@@ -20,6 +20,7 @@ NFR_VENV=$NFR_CACHE/venv
 NFR_BINDGEN_VERSION=0.73.2
 NFR_PYTEST_VERSION=9.2.0
 NFR_QMP_VERSION=0.0.6
+NFR_MATPLOTLIB_VERSION=3.9.2
 
 # The kernel's Rust build must use Debian's rustc-web (it ships rust-src), not rustup's.
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$NFR_CACHE/cargo/bin:$PATH

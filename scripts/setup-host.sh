@@ -75,12 +75,16 @@ if ! { [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep -q " $NFR_BI
 fi
 
 # Python test tools, pinned, in a venv outside the clone.
-if ! "$NFR_VENV/bin/python" -c "import pytest, qemu.qmp, sys; \
-sys.exit(0 if pytest.__version__ == '$NFR_PYTEST_VERSION' else 1)" 2>/dev/null; then
-	nfr_log "installing pytest $NFR_PYTEST_VERSION and qemu.qmp $NFR_QMP_VERSION from PyPI"
+# matplotlib draws the bench's and the demo's figures.
+PYPI=("pytest==$NFR_PYTEST_VERSION" "qemu.qmp==$NFR_QMP_VERSION"
+	"matplotlib==$NFR_MATPLOTLIB_VERSION")
+if ! "$NFR_VENV/bin/python" -c "import pytest, qemu.qmp, matplotlib, sys; \
+sys.exit(0 if (pytest.__version__, matplotlib.__version__) == \
+('$NFR_PYTEST_VERSION', '$NFR_MATPLOTLIB_VERSION') else 1)" 2>/dev/null; then
+	nfr_log "installing ${PYPI[*]} from PyPI"
 	python3 -m venv "$NFR_VENV" || nfr_die "cannot create venv (python3-venv)"
-	"$NFR_VENV/bin/pip" install -q "pytest==$NFR_PYTEST_VERSION" "qemu.qmp==$NFR_QMP_VERSION" ||
-		nfr_die "cannot install PyPI packages 'pytest==$NFR_PYTEST_VERSION' 'qemu.qmp==$NFR_QMP_VERSION'"
+	"$NFR_VENV/bin/pip" install -q "${PYPI[@]}" ||
+		nfr_die "cannot install PyPI packages ${PYPI[*]}"
 fi
 
 # The kernel source, from trixie-backports through a private apt list.

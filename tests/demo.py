@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from nfr import config  # noqa: E402
 from nfr.bench import Bench  # noqa: E402
+from nfr.plot import figure  # noqa: E402
 from nfr.traffic import PingPair  # noqa: E402
 from nfr.vm import accel  # noqa: E402
 
@@ -65,7 +66,7 @@ def main():
     say(f"boot: driver '{a.driver}', QEMU q35 {accel(a.driver).upper()}, {config.SMP} vCPU; "
         f"virtio-net (failover=on) + {a.primary} (failover_pair_id), same MAC {config.FAILOVER_MAC}")
     t_boot = time.monotonic()
-    with Bench(a.driver, primary_model=a.primary) as b:
+    with Bench(a.driver, primary_model=a.primary, record=True) as b:
         print(f"   guest up, failover group formed and primary active in {time.monotonic() - t_boot:.1f} s")
         say("topology (in the guest)")
         r = b.net.roles()
@@ -117,6 +118,13 @@ def main():
         for name, marks, (g2p, p2g), extra in timeline:
             print(f"   {name:<8} {marks:<44} lost {g2p:>3} / {p2g:<3} {extra}")
         print("   (lost: guest->peer / peer->guest packets at 100 pps)")
+
+    say("figures: packets per second through each slave, lost pings and the event's steps")
+    out = config.OUT / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rec in (("unplug", u), ("replug", p), ("migration", m)):
+        ev = "migrate" if name == "migration" else name
+        print(f"   {figure(ev, {a.driver: rec['timeline']}, out / f'demo-{name}.png')}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from nfr import config  # noqa: E402
 from nfr.bench import Bench  # noqa: E402
+from nfr.plot import figure  # noqa: E402
 from nfr.vm import accel  # noqa: E402
 
 EVENTS = ("unplug", "replug", "migrate")
@@ -263,19 +264,47 @@ def vs_c(result):
                                           for r, m in zip(o["run"], o[f]) if r in c["run"]]
 
 
-def one_run(driver, model, tcp):
+# The events drawn (see figure_run): the figure's name and the record's key.
+FIGURES = {"unplug": "unplug", "replug": "replug", "migration": "migrate"}
+
+
+def figure_run(driver, model):
+    """The events of FIGURES once more on a fresh guest, each with its timeline: a run of its
+    own, as the guest's counter sampler it needs must not weigh on the measured runs."""
+    print(f"[bench] figures {driver}: booting", flush=True)
+    with Bench(driver, primary_model=model, record=True) as b:
+        return {"unplug": b.unplug(), "replug": b.replug(), "migrate": b.migrate()}
+
+
+def figures(recs, out_dir):
+    """One figure per event of FIGURES ({driver: figure_run()}), the drivers side by side ->
+    their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [figure(ev, {drv: rec[ev]["timeline"] for drv, rec in recs.items()},
+                   out_dir / f"bench-{name}.png") for name, ev in FIGURES.items()]
+
+
+def one_run(driver, model, tcp, tag):
+    """One bench run on a fresh guest; each step says when it starts (`tag`: which run)."""
     rec = {}
+    t0 = time.monotonic()
+
+    def step(name, fn):
+        print(f"[bench] {tag}: {name} ({time.monotonic() - t0:.0f} s in)", flush=True)
+        rec[name] = fn()
+
+    print(f"[bench] {tag}: booting", flush=True)
     with Bench(driver, primary_model=model) as b:
-        rec["unplug"] = b.unplug()
-        rec["replug"] = b.replug()
-        rec["unplug_peer_only"] = b.unplug(peer_only=True)
-        rec["replug_peer_only"] = b.replug(peer_only=True)
-        rec["migrate"] = b.migrate()
-        rec["migrate_peer_only"] = b.migrate(peer_only=True)
+        step("unplug", b.unplug)
+        step("replug", b.replug)
+        step("unplug_peer_only", lambda: b.unplug(peer_only=True))
+        step("replug_peer_only", lambda: b.replug(peer_only=True))
+        step("migrate", b.migrate)
+        step("migrate_peer_only", lambda: b.migrate(peer_only=True))
         if tcp in ("all", "migrate"):
-            rec["migrate_tcp"] = b.migrate_tcp()
+            step("migrate_tcp", b.migrate_tcp)
         if tcp in ("all", "overhead"):
-            rec["overhead"] = b.overhead()
+            step("overhead", b.overhead)
     return rec
 
 
@@ -295,7 +324,8 @@ def summary(rec):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5,
+                    help="measured runs (0: the figures' runs only)")
     ap.add_argument("--out", default=str(config.OUT / "bench.json"))
     ap.add_argument("--primary", default="e1000e")
     ap.add_argument("--drivers", default=",".join(config.flavours()))
@@ -320,26 +350,36 @@ def main():
     result = {drv: empty() for drv in drivers}
     details = {drv: [] for drv in drivers}
     t_all = time.monotonic()
+    done, total = 0, a.runs * len(drivers)
     for run in range(a.runs):
         # Swap the order every run: neither driver always boots on a machine the other just
         # loaded, or always comes last.
         for driver in drivers if run % 2 == 0 else drivers[::-1]:
             t0 = time.monotonic()
-            rec = one_run(driver, a.primary, a.tcp if run < tcp_runs else "none")
+            tag = f"run {run + 1}/{a.runs} {driver}"
+            rec = one_run(driver, a.primary, a.tcp if run < tcp_runs else "none", tag)
             record(result[driver], rec, run)
             details[driver].append(rec)
-            print(f"[bench] run {run + 1}/{a.runs} {driver} ({time.monotonic() - t0:.0f} s): "
-                  f"{summary(rec)}", flush=True)
+            done += 1
+            left = (time.monotonic() - t_all) / done * (total - done)
+            print(f"[bench] {tag} ({time.monotonic() - t0:.0f} s): {summary(rec)}; about "
+                  f"{left / 60:.0f} min left", flush=True)
         vs_c(result)
         out.write_text(json.dumps(result, indent=1) + "\n")
         details_path.write_text(json.dumps(details, indent=1) + "\n")
 
-    text = table(result, drivers, a.runs, a.primary, tcp_note)
-    print()
-    print(text)
-    print()
-    # The table as text too: `make patches` puts it in the series' cover letter.
-    out.with_suffix(".txt").write_text(text + "\n")
+    if a.runs:
+        text = table(result, drivers, a.runs, a.primary, tcp_note)
+        print()
+        print(text)
+        print()
+        # The table as text too: `make patches` puts it in the series' cover letter.
+        out.with_suffix(".txt").write_text(text + "\n")
+    recs = {drv: figure_run(drv, a.primary) for drv in drivers}
+    for path in figures(recs, out.parent / "figures"):
+        print(f"figure: {path}")
+    # What they were drawn from.
+    (out.parent / "figures" / "bench-figures.json").write_text(json.dumps(recs, indent=1) + "\n")
     print(f"bench took {(time.monotonic() - t_all) / 60:.1f} min; JSON: {out} (details: "
           f"{details_path.name})")
 

@@ -9,6 +9,7 @@ import time
 from . import config
 from .guest import Net
 from .netns import NetNS
+from .timeline import Timeline, wall_to_host
 from .traffic import Iperf, PingPair, dip
 from .vm import Guest
 
@@ -34,8 +35,10 @@ def delta(before, after):
 
 class Bench:
     def __init__(self, flavour, primary_model="e1000e", modules="virtio_net,e1000e,igb",
-                 with_primary=True, kunit=False):
+                 with_primary=True, kunit=False, record=False):
+        """record: each measured event records its timeline (nfr.timeline), for a figure."""
         self.flavour, self.primary_model, self.modules = flavour, primary_model, modules
+        self.record, self.timeline, self.paused_from = record, None, None
         self.ns = NetNS()
         self.guest = None
         try:
@@ -74,11 +77,19 @@ class Bench:
         it sends from now, whatever an earlier peer-only event left behind."""
         self.net.run(f"ping -n -c 2 -i 0.2 -W 1 {config.PEER_IP4}", timeout=30)
 
+    def mark(self, name, t=None):
+        """A step of the event being measured, for its timeline (host time `t`, or now)."""
+        if self.timeline:
+            self.timeline.mark(name, t)
+
     def _window(self, seconds, event, tag, peer_only=False):
         if peer_only:
             # (With both pings, the guest's first echo request does that before the event.)
             self.refresh()
         pings = PingPair(self.ns, self.net, seconds, tag=tag, guest_ping=not peer_only)
+        if self.record:
+            names = {v["name"]: k for k, v in self.net.roles().items() if v}
+            self.timeline, self.paused_from = Timeline(self.net, names).start(), None
         pings.start()
         try:
             time.sleep(LEAD_S)
@@ -86,6 +97,10 @@ class Bench:
             res = pings.wait()
         finally:
             pings.stop()
+        if self.timeline:
+            self.timeline.stop(self.net, self.paused_from)
+            info["timeline"] = self.timeline.data(pings, res)
+            self.timeline = None
         g2p, p2g = res["guest_to_peer"], res["peer_to_guest"]
         if peer_only:
             info.update(peer_to_guest_lost=p2g["lost"], max_gap_ms=p2g["gap_ms"], pings=res)
@@ -99,7 +114,10 @@ class Bench:
         before = self.net.counters()
 
         def ev(_):
-            return {"device_deleted_s": round(self.guest.del_primary(), 3)}
+            self.mark("device_del")
+            took = self.guest.del_primary()
+            self.mark("DEVICE_DELETED")
+            return {"device_deleted_s": round(took, 3)}
 
         info = self._window(seconds, ev, "unplug", peer_only)
         self.net.wait_primary_gone()
@@ -110,10 +128,13 @@ class Bench:
         """device_add the primary under traffic; the window covers its link-up."""
         def ev(_):
             t0 = time.monotonic()
+            self.mark("device_add", t0)
             self.guest.add_primary(model)
             self.net.wait_primary_enslaved(timeout=seconds)
             t1 = time.monotonic()
+            self.mark("enslaved", t1)
             self.net.wait_primary_active(timeout=seconds)
+            self.mark("primary active")
             return {"enslaved_s": round(t1 - t0, 3), "active_s": round(time.monotonic() - t0, 3)}
 
         return self._window(seconds, ev, "replug", peer_only)
@@ -126,6 +147,7 @@ class Bench:
             src = self.guest
             src.qmp.clear_events()
             t0 = time.monotonic()
+            self.mark("migrate", t0)
             src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{MIGRATION_PORT}")
             states = []
             while True:
@@ -146,6 +168,10 @@ class Bench:
             stopped = next((qmp_time(e) for e in src.qmp.get_events() if e.get("event") == "STOP"),
                            None)
             resumed = qmp_time(dest.wait_event("RESUME", timeout=30))
+            if stopped is not None:
+                self.paused_from = wall_to_host(stopped)
+                self.mark("STOP", self.paused_from)
+            self.mark("RESUME", wall_to_host(resumed))
             self.guest = dest
             src.stop()
         except Exception:
@@ -157,6 +183,7 @@ class Bench:
         t_agent = time.monotonic() - t0
         self.net = Net(dest)
         self.net.wait_primary_active(timeout=timeout)
+        self.mark("primary active")
         paused = round((resumed - stopped) * 1000, 1) if stopped is not None else None
         return {"states": states, "downtime_ms": st.get("downtime"), "paused_ms": paused,
                 "total_ms": st.get("total-time"), "completed_s": round(t_done, 3),

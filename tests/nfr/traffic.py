@@ -1,5 +1,6 @@
 """100 pps pings in both directions (or from the peer only), what they lost, and iperf3 TCP."""
 
+import bisect
 import json
 import re
 import statistics
@@ -21,12 +22,13 @@ def parse_ping(text):
     if not m:
         raise ValueError(f"no ping summary in:\n{text[-2000:]}")
     sent, received = int(m.group(1)), int(m.group(2))
-    seen, stamps = set(), []
+    seen, stamps, replies = set(), [], {}
     for line in text.splitlines():
         t = _ts_re.match(line)
         if t and "DUP!" not in line and int(t.group(2)) not in seen:
             seen.add(int(t.group(2)))
             stamps.append(float(t.group(1)))
+            replies[int(t.group(2))] = float(t.group(1))
     stamps.sort()
     gap = max((b - a for a, b in zip(stamps, stamps[1:])), default=0.0)
     # The longest run of unanswered sequence numbers, as time at the nominal interval: the
@@ -36,8 +38,33 @@ def parse_ping(text):
         run = 0 if seq in seen else run + 1
         best = max(best, run)
     return {"sent": sent, "received": received, "lost": sent - received,
+            "lost_at": lost_at(sent, seen, replies),
+            "first_reply": min(replies.items()) if replies else None,
             "max_gap_ms": round(gap * 1000, 1),
             "max_seq_gap_ms": round((best + 1) * INTERVAL * 1000, 1) if best else 0.0}
+
+
+def lost_at(sent, seen, replies):
+    """When each unanswered echo request was sent, on the ping's clock: between the replies to
+    the nearest answered ones before and after it, in proportion (the actual sending rate
+    lags the nominal one on a loaded host); at the nominal interval from the nearest one where
+    only one side has a reply."""
+    answered = sorted(replies)
+    out = []
+    for seq in range(1, sent + 1):
+        if seq in seen or not answered:
+            continue
+        i = bisect.bisect(answered, seq)
+        before = answered[i - 1] if i > 0 else None
+        after = answered[i] if i < len(answered) else None
+        if before is not None and after is not None:
+            t0, t1 = replies[before], replies[after]
+            out.append(round(t0 + (t1 - t0) * (seq - before) / (after - before), 4))
+        elif before is not None:
+            out.append(round(replies[before] + (seq - before) * INTERVAL, 4))
+        else:
+            out.append(round(replies[after] - (after - seq) * INTERVAL, 4))
+    return out
 
 
 class PingPair:
@@ -58,6 +85,7 @@ class PingPair:
 
     def start(self):
         args = ["ping", "-D", "-O", "-n", "-i", str(INTERVAL), "-c", str(self.count), "-W", "1"]
+        self.t_guest = time.monotonic()
         if self.guest_ping:
             out = f"/tmp/ping-{self.tag}.out"
             self.net.sh(f"rm -f {out}; setsid /bin/{' '.join(args)} {self.peer} >{out} 2>&1 &")
