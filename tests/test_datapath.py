@@ -10,13 +10,10 @@ Known driver gaps are in expect.py: they turn a strict assertion into an xfail t
 measured figure. After every test the kernel-log scanner (conftest.py) fails it on any splat.
 """
 
-import time
-
 from expect import strict
 from nfr import config
-from nfr.checks import (assert_carried_by_primary, assert_carried_by_standby, lost, traffic,
-                        vlan_ping)
-from nfr.traffic import PingPair
+from nfr.checks import (assert_carried_by_primary, assert_carried_by_standby,
+                        lose_every_slave_under_traffic, lost, traffic, vlan_ping)
 from nfr.vm import STANDBY_ID
 
 
@@ -82,17 +79,8 @@ def test_no_usable_slave_drops_in_the_driver(bench):
     device ... asks to queue packet!" for them (a known C report in expect.py)."""
     r = bench.net.roles()
     m = r["master"]["name"]
-    bench.guest.del_primary(timeout=60)
-    bench.net.wait_primary_gone(60)
     before = bench.net.link(m)["stats64"]["tx"]["dropped"]
-    pings = PingPair(bench.ns, bench.net, 4, tag="nousable").start()
-    try:
-        time.sleep(1)
-        bench.guest.qmp.cmd("set_link", name=STANDBY_ID, up=False)
-        bench.net.wait(lambda r: r["master"]["carrier"] == "0", 30, "master carrier off")
-        pings.wait()
-    finally:
-        pings.stop()
+    lose_every_slave_under_traffic(bench, "nousable")
     after = bench.net.link(m)["stats64"]["tx"]["dropped"]
     assert after - before >= 5, f"master tx_dropped {before} -> {after}"
     # Usable again, it carries traffic again. The outage let both sides' neighbour entries

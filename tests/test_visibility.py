@@ -23,8 +23,7 @@ import pytest
 
 from expect import strict
 from nfr import config
-from nfr.checks import assert_carried_by_primary, traffic
-from nfr.traffic import PingPair
+from nfr.checks import assert_carried_by_primary, lose_every_slave_under_traffic, traffic
 from nfr.vm import STANDBY_ID
 
 STAT_NAMES = [f"{role}_{c}" for role in ("primary", "standby")
@@ -137,22 +136,20 @@ def test_ethtool_stats_count_frames_dropped_with_no_usable_slave(bench, driver):
     dropped and counted, in tx_no_slave_dropped and in the master's tx_dropped. The latter then
     also counts what the noop qdisc drops, once the carrier loss has reached it."""
     m = bench.net.roles()["master"]["name"]
-    bench.guest.del_primary(timeout=60)
-    bench.net.wait_primary_gone(60)
     s0 = stats(bench, driver)
     dropped0 = bench.net.link(m)["stats64"]["tx"]["dropped"]
-    pings = PingPair(bench.ns, bench.net, 4, tag="noslave").start()
+    # The window lasts as long as the link watch takes to act on the master's carrier loss,
+    # often a few ms: the guest also sends 1000 pings/s, so that frames fall in it.
+    bench.net.sh("setsid sh -c 'echo $$ >/tmp/fastping.pid; "
+                 f"exec ping -q -i 0.001 -c 20000 {config.PEER_IP4}' >/dev/null 2>&1 </dev/null &")
     try:
-        time.sleep(1)
-        bench.guest.qmp.cmd("set_link", name=STANDBY_ID, up=False)
-        bench.net.wait(lambda r: r["master"]["carrier"] == "0", 30, "master carrier off")
-        pings.wait()
+        lose_every_slave_under_traffic(bench)
     finally:
-        pings.stop()
+        bench.net.sh("kill $(cat /tmp/fastping.pid) 2>/dev/null; true")
     s1 = stats(bench, driver)
     dropped = bench.net.link(m)["stats64"]["tx"]["dropped"] - dropped0
     d = diff(s0, s1)
-    assert d["tx_no_slave_dropped"] >= 5, d
+    assert d["tx_no_slave_dropped"] > 0, d
     assert d["tx_no_slave_dropped"] <= dropped - d["standby_tx_dropped"], (dropped, d)
     bench.guest.qmp.cmd("set_link", name=STANDBY_ID, up=True)
     bench.net.wait(lambda r: r["master"]["oper"] == "up", 30, "master operstate up")

@@ -10,6 +10,7 @@ from expect import known_splat
 from . import config
 from .bench import delta
 from .traffic import PingPair, parse_ping
+from .vm import STANDBY_ID
 
 STANDBY_FEATURE = 62  # VIRTIO_NET_F_STANDBY
 
@@ -112,3 +113,18 @@ def assert_clean_log(b):
     that step; the scan after every test (tests/conftest.py) covers the rest."""
     problems = [p for p in b.net.kernel_problems() if not known_splat(b.flavour, p)]
     assert not problems, "kernel log:\n" + "\n".join(problems)
+
+
+def lose_every_slave_under_traffic(b, tag="noslave"):
+    """Unplug the primary, then, under pings both ways, take the standby's link away: for a
+    while every frame sent reaches a master with no usable slave. The standby stays down."""
+    b.guest.del_primary(timeout=60)
+    b.net.wait_primary_gone(60)
+    pings = PingPair(b.ns, b.net, 4, tag=tag).start()
+    try:
+        time.sleep(1)
+        b.guest.qmp.cmd("set_link", name=STANDBY_ID, up=False)
+        b.net.wait(lambda r: r["master"]["carrier"] == "0", 30, "master carrier off")
+        pings.wait()
+    finally:
+        pings.stop()
