@@ -300,11 +300,10 @@ impl Slaves {
     }
 }
 
-/// Counters that outlive the slaves: the master's totals, the totals per role, and each
-/// slave's values when they were last folded into the totals.
+/// Counters that outlive the slaves: the totals per role (the master's are their sum), and
+/// each slave's values when they were last folded into the totals.
 #[derive(Default)]
 struct MasterStats {
-    total: Stats64,
     roles: [Stats64; 2],
     seen: [Stats64; 2],
 }
@@ -352,7 +351,6 @@ impl Master {
             if let Some(dev) = self.slaves.slot(role).get(&rcu) {
                 let r = role as usize;
                 let new = dev.stats();
-                fold(&mut f.total, &new, &f.seen[r]);
                 fold(&mut f.roles[r], &new, &f.seen[r]);
                 f.seen[r] = new;
             }
@@ -436,7 +434,13 @@ impl Driver for Master {
     }
 
     fn get_stats64(dev: &NetDev<Self>, stats: &mut Stats64) {
-        *stats = dev.data().fold_stats(|f| f.total.clone());
+        dev.data().fold_stats(|f| {
+            let [p, s] = &f.roles;
+            let sums = p.values().iter().zip(s.values());
+            for (out, (a, b)) in stats.values_mut().iter_mut().zip(sums) {
+                *out = a.wrapping_add(*b);
+            }
+        });
     }
 
     fn change_mtu(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, new_mtu: u32) -> Result {
