@@ -37,9 +37,7 @@ class Bench:
     def __init__(self, flavour, primary_model="e1000e", modules="virtio_net,e1000e,igb",
                  with_primary=True, kunit=False, record=False):
         """record: each measured event records its timeline (nfr.timeline), for a figure."""
-        self.flavour, self.primary_model, self.modules = flavour, primary_model, modules
-        self.record, self.timeline, self.paused_from = record, None, None
-        self.ns = NetNS()
+        self._state(flavour, primary_model, modules, record)
         self.guest = None
         try:
             self.guest = self.new_guest(kunit=kunit)
@@ -51,6 +49,12 @@ class Bench:
         except Exception:
             self.close()
             raise
+
+    def _state(self, flavour, primary_model, modules, record):
+        """What every bench holds before its guest boots (nfr.debian.DistroBench too)."""
+        self.flavour, self.primary_model, self.modules = flavour, primary_model, modules
+        self.record, self.timeline, self.paused_from = record, None, None
+        self.ns = NetNS()
 
     def new_guest(self, **kw):
         """A guest of this bench's flavour, modules and primary (the migration destination too).

@@ -19,7 +19,6 @@ from pathlib import Path
 from . import config
 from .bench import Bench
 from .guest import Net
-from .netns import NetNS
 from .vm import Guest
 
 # What runs the network in each stack's boots; the others are masked on the command line.
@@ -99,9 +98,8 @@ class DistroBench(Bench):
 
     def __init__(self, flavour, stack, files, *, cloud_init=False, primary_at_boot=True,
                  primary_model="e1000e"):
-        self.flavour, self.primary_model, self.modules = flavour, primary_model, ""
+        self._state(flavour, primary_model, "", record=False)
         self.stack = stack
-        self.ns = NetNS()
         self.guest = self.disk = None
         self.ssh = []
         self.workdir = Path(tempfile.mkdtemp(prefix="nfr-debian-", dir=_workdir()))
