@@ -7,6 +7,8 @@
 //! implementation of that pair implements [`NetFailover`] and exports the two C functions with
 //! [`net_failover_export!`](crate::net_failover_export).
 //!
+//! The master's events are tracepoints, in [`trace`].
+//!
 //! C header: [`include/net/net_failover.h`](srctree/include/net/net_failover.h)
 
 use crate::{
@@ -14,6 +16,8 @@ use crate::{
     net::dev::Device,
     prelude::*, //
 };
+
+pub mod trace;
 
 /// An implementation of `net_failover_create()` and `net_failover_destroy()`.
 pub trait NetFailover {
