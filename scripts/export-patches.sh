@@ -103,6 +103,8 @@ cp "$NFR_PRISTINE/MAINTAINERS" "$M/a/MAINTAINERS"
 	echo "S:	Maintained"
 	echo "F:	Documentation/networking/net_failover_rust.rst"
 	echo "F:	drivers/net/net_failover_rust.rs"
+	echo "F:	drivers/net/net_failover_trace.c"
+	echo "F:	include/trace/events/net_failover.h"
 	echo
 } >"$M/failover"
 # Each entry goes before the first section title that sorts after it.

@@ -23,7 +23,13 @@ use kernel::{
             OpsLocked, //
         },
         ethtool,
-        failover::NetFailover,
+        failover::{
+            trace::{
+                self,
+                Reason, //
+            },
+            NetFailover,
+        },
         netdev::{
             features,
             Config,
@@ -127,22 +133,14 @@ impl Role {
             Role::Standby => "standby",
         }
     }
-}
 
-/// Why the master looked at its slaves again, and which slave made it: the reason a change of
-/// the active slave is logged with.
-#[derive(Clone, Copy)]
-enum Reason {
-    /// The slave was enslaved.
-    Registered,
-    /// The slave was released.
-    Unregistered,
-    /// The primary's driver is being unbound: the notice of a hot-unplug.
-    Leaving,
-    /// The slave's carrier or state changed (`NETDEV_CHANGE`).
-    Link,
-    /// The slave was set up or down.
-    Admin,
+    /// The role as the tracepoints record it.
+    fn traced(self) -> trace::Role {
+        match self {
+            Role::Primary => trace::Role::Primary,
+            Role::Standby => trace::Role::Standby,
+        }
+    }
 }
 
 /// A [`Reason`] with the slave it is about, as the log line says it.
@@ -157,9 +155,9 @@ impl kernel::fmt::Display for Why<'_, '_> {
         kernel::fmt::Display::fmt(self.dev.name(self.rtnl), f)?;
         let up = |yes| if yes { "up" } else { "down" };
         match self.reason {
-            Reason::Registered => f.write_str(" registered"),
-            Reason::Unregistered => f.write_str(" unregistered"),
-            Reason::Leaving => f.write_str(" leaving"),
+            Reason::Enslaved => f.write_str(" registered"),
+            Reason::Unregister => f.write_str(" unregistered"),
+            Reason::UnplugNotice => f.write_str(" leaving"),
             Reason::Link => write!(f, " link {}", up(self.dev.carrier_ok())),
             Reason::Admin => write!(f, " set {}", up(self.dev.is_up())),
         }
@@ -715,7 +713,8 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
     }
     lower_state_changed(rtnl, &m.slaves, dev);
     compute_features(rtnl, master);
-    follow_slaves(rtnl, master, Reason::Registered, dev);
+    trace::slave_enslaved(rtnl, master, dev, role.traced());
+    follow_slaves(rtnl, master, Reason::Enslaved, dev);
     dev.call_notifiers(rtnl, dev::PlainEvent::Join);
     netdev_info!(
         master,
@@ -813,7 +812,8 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
         }
     }
     compute_features(rtnl, master);
-    follow_slaves(rtnl, master, Reason::Unregistered, dev);
+    trace::slave_released(rtnl, master, dev, role.traced());
+    follow_slaves(rtnl, master, Reason::Unregister, dev);
     netdev_info!(
         master,
         "failover {} slave:{} unregistered\n",
@@ -835,10 +835,15 @@ fn slave_register(rtnl: &Rtnl<'_>, slave: &OpsLocked<'_>) {
     }
 }
 
-/// Announces the master's addresses to its peers (gratuitous ARP, unsolicited NA), so that
-/// bridges and switches learn at once which port now leads to it.
-fn announce(rtnl: &Rtnl<'_>, master: &NetDev<Master>) {
-    for _ in 0..module_parameters::num_grat_arp.value() {
+/// Announces the master's addresses to its peers (gratuitous ARP, unsolicited NA) through
+/// the `active` slave, so that bridges and switches learn at once which port now leads to it.
+fn announce(rtnl: &Rtnl<'_>, master: &NetDev<Master>, active: &Device) {
+    let count = module_parameters::num_grat_arp.value();
+    if count == 0 {
+        return;
+    }
+    trace::announce(rtnl, master, active, count);
+    for _ in 0..count {
         master.notify_peers(rtnl);
         Events::count(&master.data().events.announcements);
     }
@@ -866,13 +871,26 @@ fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>, reason: Reason, dev: 
         master.carrier_off();
     }
     // Never borrowed across a call: the borrow cannot fail.
-    let changed = m
+    let Ok(old) = m
         .announced
         .borrow_mut(rtnl)
-        .is_ok_and(|mut announced| core::mem::replace(&mut *announced, role) != role);
-    if !changed {
+        .map(|mut announced| core::mem::replace(&mut *announced, role))
+    else {
+        return;
+    };
+    if old == role {
         return;
     }
+    trace::active_changed(
+        rtnl,
+        master,
+        old.map(Role::traced),
+        active
+            .as_ref()
+            .map(|(role, slave)| (role.traced(), &**slave)),
+        reason,
+        dev,
+    );
     let why = Why { reason, dev, rtnl };
     match &active {
         Some((role, slave)) => {
@@ -889,7 +907,7 @@ fn follow_slaves(rtnl: &Rtnl<'_>, master: &NetDev<Master>, reason: Reason, dev: 
                     why
                 );
             }
-            announce(rtnl, master);
+            announce(rtnl, master, slave);
         }
         None => {
             if dev::net_ratelimit() {
@@ -925,7 +943,7 @@ impl pci::Unbinding for PrimaryUnbind {
                     "failover primary slave:{} leaving\n",
                     primary.name(&rtnl)
                 );
-                follow_slaves(&rtnl, master, Reason::Leaving, &primary);
+                follow_slaves(&rtnl, master, Reason::UnplugNotice, &primary);
                 lower_state_changed(&rtnl, slaves, &primary);
             }
         }
@@ -969,7 +987,9 @@ impl Notify for SlaveWatch {
             // the master's are the ones to announce.
             (Event::NotifyPeers, _) if dev.is_failover_slave() => {
                 if let Some(master) = master_for(rtnl, dev).filter(|m| m.is_running()) {
-                    announce(rtnl, &master);
+                    if let Some((_, active)) = master.data().slaves.active_rtnl(rtnl) {
+                        announce(rtnl, &master, &active);
+                    }
                 }
             }
             // udev renamed the slave: bring it up if that failed with EBUSY when enslaved.
