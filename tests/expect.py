@@ -37,6 +37,8 @@ KNOWN_GAPS = {
                             "driver info and link settings only (net_failover_ethtool_ops, "
                             "drivers/net/net_failover.c, 7.3)",
         "no_switch_log": "C net_failover logs nothing when the active slave changes",
+        "no_tracepoints": "C net_failover has no tracepoints (no include/trace/events header "
+                          "for it in 7.3)",
         "netns_enslave": "C failover matches slaves by permanent MAC in every network namespace "
                          "(failover_get_bymac, net_failover_slave_pre_register): a primary moved "
                          "to another netns is enslaved again there, across namespaces",
