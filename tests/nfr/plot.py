@@ -1,6 +1,7 @@
 """Figures of measured events (nfr.timeline): for each driver side by side, on one time axis
 from the event's QMP command, the packets per second each slave sent and received, each lost
-ping, the event's steps, the guest's pause in a migration and the driver's switch lines."""
+ping, the event's steps, the guest's pause in a migration and the driver's switches (from its
+tracepoint)."""
 
 import matplotlib
 
@@ -72,7 +73,7 @@ def figure(event, timelines, path):
             for t, line in tl["switches"]:
                 ax.axvline(t - t0, color="green", linewidth=1.2)
                 if row == 1:
-                    ax.annotate(line.replace("data path ", ""), (t - t0, 1),
+                    ax.annotate(line, (t - t0, 1),
                                 xycoords=("data", "axes fraction"), rotation=90, va="top",
                                 ha="left", fontsize=7, color="green")
             ax.grid(alpha=0.3)

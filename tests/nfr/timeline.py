@@ -1,12 +1,15 @@
 """What happened during one measured event, on the host's clock: how many packets each slave
 sent and received every ~30 ms, which pings were lost and when, and the moments of the event's
-steps (QMP commands and events, the guest's pause in a migration, the driver's switch lines).
+steps (QMP commands and events, the guest's pause in a migration, the driver's switches).
 
 The rates come from the guest: a busybox loop reads the counters of each of the master's lower
 devices every 20 ms, and stamps them with the guest's uptime. Guest time is put on the host's
 clock by an offset measured through the agent (the best of three round trips, so within half
 the shortest one); a migration pauses the guest, whose clock stands still meanwhile, so the
 offset is measured again after it and applies from the source's STOP on.
+
+The switches are the driver's tracepoint net_failover:net_failover_active_changed, stamped
+with the boot clock, the one /proc/uptime reads (the Rust driver's; C has no tracepoints).
 """
 
 import re
@@ -29,8 +32,34 @@ setsid sh -c 'while [ ! -e /tmp/tl.stop ]; do
 done >/tmp/tl.samples 2>/dev/null' </dev/null >/dev/null 2>&1 &
 """
 
-# The driver's line for a change of the active slave (the Rust driver's; C logs none).
-SWITCH_RE = re.compile(r"^\[\s*(\d+\.\d+)\] .*: (data path (switched to \S+|down).*)$")
+TRACEFS = "/sys/kernel/tracing"
+SWITCH_EVENT = "net_failover/net_failover_active_changed"
+
+# Starts tracing the changes of the active slave, if the driver has the tracepoint.
+TRACE_START = f"""[ -e {TRACEFS}/trace ] || mount -t tracefs tracefs {TRACEFS} 2>/dev/null
+if [ -e {TRACEFS}/events/{SWITCH_EVENT}/enable ]; then
+	echo boot >{TRACEFS}/trace_clock
+	echo >{TRACEFS}/trace
+	echo 1 >{TRACEFS}/events/{SWITCH_EVENT}/enable
+fi
+"""
+
+TRACE_STOP = f"""if [ -e {TRACEFS}/events/{SWITCH_EVENT}/enable ]; then
+	echo 0 >{TRACEFS}/events/{SWITCH_EVENT}/enable
+	cat {TRACEFS}/trace
+fi
+"""
+
+# A trace line of the switch: "<task>-<pid> [cpu] <flags> <seconds>: <event>: <fields>".
+SWITCH_RE = re.compile(r"\s(\d+\.\d+): net_failover_active_changed: (.*)$")
+FIELD_RE = re.compile(r"(\w+)=(\S*)")
+
+
+def switch_label(fields):
+    """"to standby eth1 (unplug_notice eth2)" from the tracepoint's fields."""
+    f = dict(FIELD_RE.findall(fields))
+    to = f"to {f.get('new')} {f.get('active', '')}".rstrip()
+    return f"{to} ({f.get('reason')} {f.get('cause')})"
 
 
 def wall_to_host(wall):
@@ -63,6 +92,7 @@ class Timeline:
 
     def start(self):
         self.offsets.append((float("-inf"), self.offset(self.net)))
+        self.net.sh(TRACE_START)
         self.net.sh(SAMPLER.format(master=self.master))
         return self
 
@@ -77,7 +107,7 @@ class Timeline:
         net.sh("touch /tmp/tl.stop")
         time.sleep(0.1)
         self.samples_text = net.sh("cat /tmp/tl.samples")
-        self.dmesg = net.sh("dmesg")
+        self.trace = net.sh(TRACE_STOP)
 
     def to_host(self, guest_t, base=None):
         """Guest time `guest_t` on the host's clock: an uptime, or a time on another guest
@@ -124,11 +154,11 @@ class Timeline:
                 base = pings.t_guest + (seq - 1) * INTERVAL - stamp
                 lost[direction] = [round(self.to_host(t, base), 4) for t in res["lost_at"]]
         switches = []
-        for line in self.dmesg.splitlines():
-            m = SWITCH_RE.match(line)
+        for line in self.trace.splitlines():
+            m = SWITCH_RE.search(line)
             if m:
                 t = self.to_host(float(m.group(1)))
                 if samples and samples[0][0] <= t <= samples[-1][0]:
-                    switches.append([round(t, 4), m.group(2)])
+                    switches.append([round(t, 4), switch_label(m.group(2))])
         return {"samples": samples, "marks": [[n, round(t, 4)] for n, t in self.marks],
                 "lost": lost, "switches": switches}
