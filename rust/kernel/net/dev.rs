@@ -207,6 +207,22 @@ impl<'a> OpsLocked<'a> {
         // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
         to_result(unsafe { bindings::netif_set_mtu(self.dev.as_raw(), mtu) })
     }
+
+    /// Adds `inc` to the promiscuity count (`netif_set_promiscuity()`), as
+    /// [`Device::set_promiscuity`] does, but leaves the device's address filters to the core's
+    /// deferred work where that one programs them before returning (`netif_rx_mode_sync()`).
+    pub fn set_promiscuity(&self, inc: i32) -> Result {
+        // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
+        to_result(unsafe { bindings::netif_set_promiscuity(self.dev.as_raw(), inc) })
+    }
+
+    /// Adds `inc` to the allmulti count (`netif_set_allmulti()`), as
+    /// [`Device::set_allmulti`] does, with the same difference as
+    /// [`OpsLocked::set_promiscuity`].
+    pub fn set_allmulti(&self, inc: i32) -> Result {
+        // SAFETY: The device is valid; the RTNL and the instance lock are held (invariant).
+        to_result(unsafe { bindings::netif_set_allmulti(self.dev.as_raw(), inc, true) })
+    }
 }
 
 /// Holds a device's instance lock (if it uses one) until dropped; see [`Device::lock_ops`].
@@ -536,6 +552,38 @@ impl Device {
     pub fn flags(&self) -> u32 {
         // SAFETY: The device is valid; flags change under the RTNL, hence the volatile read.
         unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).flags)) }
+    }
+
+    /// Whether the device receives every frame (`IFF_PROMISC`): its promiscuity count is above 0.
+    #[inline]
+    pub fn is_promisc(&self) -> bool {
+        self.flags() & bindings::net_device_flags_IFF_PROMISC != 0
+    }
+
+    /// Whether the device receives every multicast frame (`IFF_ALLMULTI`).
+    #[inline]
+    pub fn is_allmulti(&self) -> bool {
+        self.flags() & bindings::net_device_flags_IFF_ALLMULTI != 0
+    }
+
+    /// Adds `inc` to the device's promiscuity count (`dev_set_promiscuity()`), as a master does
+    /// for its lower devices; the device is promiscuous while the count is above 0. Each
+    /// increment must be undone by a decrement: one without an increment leaves the count
+    /// wrong, and the device promiscuous. An increment that would wrap the count is refused
+    /// with `EOVERFLOW`. Takes the instance lock: where it is held, use
+    /// [`OpsLocked::set_promiscuity`].
+    pub fn set_promiscuity(&self, _rtnl: &Rtnl<'_>, inc: i32) -> Result {
+        // SAFETY: The device is valid and the RTNL is held; `dev_set_promiscuity()` takes the
+        // instance lock itself.
+        to_result(unsafe { bindings::dev_set_promiscuity(self.as_raw(), inc) })
+    }
+
+    /// Adds `inc` to the device's allmulti count (`dev_set_allmulti()`), as
+    /// [`Device::set_promiscuity`] does to the promiscuity count.
+    pub fn set_allmulti(&self, _rtnl: &Rtnl<'_>, inc: i32) -> Result {
+        // SAFETY: The device is valid and the RTNL is held; `dev_set_allmulti()` takes the
+        // instance lock itself.
+        to_result(unsafe { bindings::dev_set_allmulti(self.as_raw(), inc) })
     }
 
     /// Whether the device is administratively up (`IFF_UP`).

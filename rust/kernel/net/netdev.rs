@@ -50,6 +50,25 @@ pub use registration::{
     Registration, //
 };
 
+/// The receive flags whose change [`Driver::change_rx_flags`] reports; the device's
+/// [`Device::flags`] have their new state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxFlags(u32);
+
+impl RxFlags {
+    /// Whether promiscuity (`IFF_PROMISC`) changed.
+    #[inline]
+    pub fn promisc(self) -> bool {
+        self.0 & bindings::net_device_flags_IFF_PROMISC != 0
+    }
+
+    /// Whether allmulti (`IFF_ALLMULTI`) changed.
+    #[inline]
+    pub fn allmulti(self) -> bool {
+        self.0 & bindings::net_device_flags_IFF_ALLMULTI != 0
+    }
+}
+
 /// What a driver did with a packet handed to [`Driver::start_xmit`].
 pub enum TxResult {
     /// The driver took the packet (`NETDEV_TX_OK`).
@@ -104,6 +123,18 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// address list lock held, in atomic context; `lists` lets a master sync them to its lower
     /// devices.
     fn set_rx_mode(_dev: &NetDev<Self>, _lists: &AddrListsLocked<'_>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device's promiscuity or allmulti changed (`ndo_change_rx_flags`; [`RxFlags`] says
+    /// which), under the RTNL. A change of `IFF_MULTICAST` is reported too, with neither set.
+    /// A master passes promiscuity and allmulti on to its lower devices, with
+    /// [`Device::set_promiscuity`] and [`Device::set_allmulti`].
+    ///
+    /// A driver with this callback has [`Driver::set_rx_mode`] called from the core's deferred
+    /// work (`__dev_set_rx_mode()`), under the RTNL, unless the call that changed the address
+    /// lists runs it before returning (the userspace paths do, `netif_rx_mode_sync()`).
+    fn change_rx_flags(_dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, _changed: RxFlags) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 

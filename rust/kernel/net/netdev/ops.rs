@@ -15,6 +15,7 @@ use crate::{
         netdev::{
             Driver,
             NetDev,
+            RxFlags,
             Stats64,
             TxResult, //
         },
@@ -62,6 +63,11 @@ impl<T: Driver> Ops<T> {
         },
         ndo_set_rx_mode: if T::HAS_SET_RX_MODE {
             Some(Self::set_rx_mode)
+        } else {
+            None
+        },
+        ndo_change_rx_flags: if T::HAS_CHANGE_RX_FLAGS {
+            Some(Self::change_rx_flags)
         } else {
             None
         },
@@ -215,6 +221,23 @@ impl<T: Driver> Ops<T> {
         // SAFETY: `ndo_set_rx_mode` is called with the device's address list lock held.
         let lists = unsafe { AddrListsLocked::assume_locked(dev) };
         T::set_rx_mode(dev, &lists);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the networking core on a device of [`Registration<T>`], under the RTNL.
+    ///
+    /// [`Registration<T>`]: crate::net::netdev::Registration
+    unsafe extern "C" fn change_rx_flags(dev: *mut bindings::net_device, flags: c_int) {
+        // SAFETY: `ndo_change_rx_flags` is called under the RTNL for devices that are not "ops
+        // locked" (`netdev_assert_locked_ops_compat()` in `__dev_set_promiscuity()`,
+        // `netif_set_allmulti()` and `__dev_change_flags()`), and `Registration` registers no
+        // other outside the abstractions' tests.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        // SAFETY: `dev` is one of our devices.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        // The flags are `IFF_*` bits, non-negative.
+        T::change_rx_flags(dev, &rtnl, RxFlags(flags as u32));
     }
 
     /// # Safety

@@ -26,6 +26,7 @@ mod suite {
                 LinkKsettings,
                 NetDev,
                 Registration,
+                RxFlags,
                 Stats64,
                 TxResult, //
             },
@@ -287,6 +288,75 @@ mod suite {
             sent_on_1: Atomic::new(0),
             mac_calls: Atomic::new(0),
         })
+    }
+
+    /// A device that hears of its promiscuity and allmulti changes. (With `change_rx_flags`,
+    /// the core programs a device's address filters from its deferred work, so `TestDev` has
+    /// none: its test sees `set_rx_mode` called by `open`.)
+    #[pin_data]
+    struct FlagsDev {
+        promisc_changes: Atomic<u32>,
+        allmulti_changes: Atomic<u32>,
+    }
+
+    #[vtable]
+    impl Driver for FlagsDev {
+        fn start_xmit(_dev: &NetDev<Self>, _rcu: &CoreRcu, skb: SkBuff) -> TxResult {
+            skb.consume();
+            TxResult::Ok
+        }
+
+        fn change_rx_flags(dev: &NetDev<Self>, _rtnl: &Rtnl<'_>, changed: RxFlags) {
+            if changed.promisc() {
+                dev.data().promisc_changes.add(1, Relaxed);
+            }
+            if changed.allmulti() {
+                dev.data().allmulti_changes.add(1, Relaxed);
+            }
+        }
+    }
+
+    #[vtable]
+    impl Ethtool for FlagsDev {}
+
+    #[test]
+    fn rx_flags_follow_the_counts() -> Result {
+        let reg = Registration::new(
+            Config::new(c"rtestrxf").random_addr(),
+            try_pin_init!(FlagsDev {
+                promisc_changes: Atomic::new(0),
+                allmulti_changes: Atomic::new(0),
+            }),
+        )?;
+        let dev = reg.dev();
+        let rtnl = RtnlGuard::lock();
+        let r = rtnl.token();
+        let promisc = || dev.data().promisc_changes.load(Relaxed);
+        // The first count sets the flag and the last clears it; the driver hears of both.
+        dev.set_promiscuity(&r, 1)?;
+        dev.set_promiscuity(&r, 1)?;
+        assert!(dev.is_promisc());
+        assert_eq!(promisc(), 1);
+        dev.set_promiscuity(&r, -1)?;
+        assert!(dev.is_promisc());
+        dev.set_promiscuity(&r, -1)?;
+        assert!(!dev.is_promisc());
+        assert_eq!(promisc(), 2);
+        dev.set_allmulti(&r, 1)?;
+        assert!(dev.is_allmulti() && !dev.is_promisc());
+        dev.set_allmulti(&r, -1)?;
+        assert!(!dev.is_allmulti());
+        assert_eq!(dev.data().allmulti_changes.load(Relaxed), 2);
+        // Where the instance lock is held.
+        let locked = dev.lock_ops(&r);
+        locked.set_promiscuity(1)?;
+        assert!(dev.is_promisc());
+        locked.set_promiscuity(-1)?;
+        drop(locked);
+        assert!(!dev.is_promisc());
+        assert_eq!(promisc(), 4);
+        drop(rtnl);
+        Ok(())
     }
 
     #[test]
