@@ -42,6 +42,21 @@ __rust_helper struct qdisc_skb_cb *rust_helper_qdisc_skb_cb(const struct sk_buff
 	return qdisc_skb_cb(skb);
 }
 
+__rust_helper bool rust_helper_skb_mac_header_was_set(const struct sk_buff *skb)
+{
+	return skb_mac_header_was_set(skb);
+}
+
+__rust_helper unsigned char *rust_helper_skb_mac_header(const struct sk_buff *skb)
+{
+	return skb_mac_header(skb);
+}
+
+__rust_helper unsigned char *rust_helper_skb_tail_pointer(const struct sk_buff *skb)
+{
+	return skb_tail_pointer(skb);
+}
+
 __rust_helper void rust_helper_skb_set_queue_mapping(struct sk_buff *skb, u16 queue_mapping)
 {
 	skb_set_queue_mapping(skb, queue_mapping);

@@ -207,23 +207,28 @@ mod tests {
         }
     }
 
-    /// On the second device: count and consume.
+    /// On the second device: count, check the source address, and consume.
     struct Count {
         seen: Atomic<u32>,
     }
 
     impl RxHandler for Count {
         fn handle<'a>(&'a self, _rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
-            self.seen.add(1, Relaxed);
+            // Received, the frame has its Ethernet header.
+            if skb.eth_source() == Some(SOURCE) {
+                self.seen.add(1, Relaxed);
+            }
             skb.consume();
             RxAction::Consumed
         }
     }
 
+    const SOURCE: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+
     fn frame(ethertype: u16) -> [u8; 60] {
         let mut f = [0u8; 60];
         f[..6].copy_from_slice(&[0xff; 6]);
-        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        f[6..12].copy_from_slice(&SOURCE);
         f[12..14].copy_from_slice(&ethertype.to_be_bytes());
         f
     }

@@ -46,6 +46,11 @@ use core::{
 #[repr(transparent)]
 pub struct SkBuffRef(Opaque<bindings::sk_buff>);
 
+/// The length of an Ethernet address.
+pub const ETH_ALEN: usize = bindings::ETH_ALEN as usize;
+/// The length of an Ethernet header.
+const ETH_HLEN: usize = bindings::ETH_HLEN as usize;
+
 /// Why a packet was dropped (`enum skb_drop_reason`), as `kfree_skb` tracepoints and drop
 /// monitors report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +147,44 @@ impl SkBuffRef {
     pub fn is_on(&self, dev: &Device) -> bool {
         // SAFETY: The skb is valid (type invariant); only the pointer is compared.
         ptr::eq(unsafe { *dev_field(self.as_raw()) }, dev.as_raw())
+    }
+
+    /// The source address of the frame's Ethernet header, where the skb has one: its MAC header
+    /// is set (as `eth_type_trans()` does on receive) and lies in the linear data. A packet
+    /// built by a driver has none until it sets it. For Ethernet devices only: on others the
+    /// bytes at the MAC header are not an Ethernet header.
+    ///
+    /// ```
+    /// use kernel::net::skbuff::SkBuff;
+    ///
+    /// let skb = SkBuff::from_data(&[0u8; 60], GFP_KERNEL)?;
+    /// assert_eq!(skb.eth_source(), None);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn eth_source(&self) -> Option<[u8; ETH_ALEN]> {
+        let skb = self.as_raw();
+        // SAFETY: The skb is valid (type invariant).
+        if !unsafe { bindings::skb_mac_header_was_set(skb) } {
+            return None;
+        }
+        // SAFETY: The skb is valid and its MAC header is set: both functions only add an offset
+        // to `skb->head`. Whether the header lies in the data is checked below.
+        let (mac, tail) = unsafe {
+            (
+                bindings::skb_mac_header(skb),
+                bindings::skb_tail_pointer(skb),
+            )
+        };
+        // The header must end before the linear data does.
+        if (tail as usize).checked_sub(mac as usize)? < ETH_HLEN {
+            return None;
+        }
+        let mut src = [0u8; ETH_ALEN];
+        // SAFETY: The `ETH_HLEN` bytes at `mac` are in the skb's linear data (checked above),
+        // and nobody changes them while the skb is borrowed (type invariant); the source
+        // address is at `ETH_ALEN` in them.
+        unsafe { ptr::copy_nonoverlapping(mac.add(ETH_ALEN), src.as_mut_ptr(), ETH_ALEN) };
+        Some(src)
     }
 
     /// The length of the data, in bytes (`skb->len`).
