@@ -37,6 +37,8 @@ KNOWN_GAPS = {
                             "driver info and link settings only (net_failover_ethtool_ops, "
                             "drivers/net/net_failover.c, 7.3)",
         "no_switch_log": "C net_failover logs nothing when the active slave changes",
+        "no_rx_flags": "C net_failover has no ndo_change_rx_flags: the master's promiscuity and "
+                       "allmulti never reach the slaves, whose NICs go on filtering by address",
         "no_tracepoints": "C net_failover has no tracepoints (no include/trace/events header "
                           "for it in 7.3)",
         "netns_enslave": "C failover matches slaves by permanent MAC in every network namespace "

@@ -37,6 +37,7 @@ use kernel::{
             Ethtool,
             NetDev,
             Registration,
+            RxFlags,
             Stats64,
             TxResult, //
         },
@@ -462,6 +463,15 @@ impl Driver for Master {
         }
     }
 
+    fn change_rx_flags(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, changed: RxFlags) {
+        // To both slaves, not only the active one as bonding does, so that a switch finds the
+        // new active slave ready. While the primary is active, the standby's frames for other
+        // hosts are not delivered (`SlaveRx::handle`): the peer sends them to the primary.
+        for (_, slave) in dev.data().slaves.present(rtnl) {
+            follow_rx_flags(rtnl, dev, &slave, changed);
+        }
+    }
+
     fn vlan_rx_add_vid(dev: &NetDev<Self>, rtnl: &Rtnl<'_>, proto: u16, vid: u16) -> Result {
         dev.data().slaves.apply(
             rtnl,
@@ -653,8 +663,21 @@ fn may_enslave(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device, role: Rol
     Ok(())
 }
 
+/// Passes the changes of the master's promiscuity and allmulti on to `slave`: it holds one
+/// count of each while the master has it (from [`attach`] to [`release`]). The counts fail only
+/// where they would wrap.
+fn follow_rx_flags(rtnl: &Rtnl<'_>, master: &Device, slave: &Device, changed: RxFlags) {
+    let inc = |on| if on { 1 } else { -1 };
+    if changed.promisc() {
+        let _ = slave.set_promiscuity(rtnl, inc(master.is_promisc()));
+    }
+    if changed.allmulti() {
+        let _ = slave.set_allmulti(rtnl, inc(master.is_allmulti()));
+    }
+}
+
 /// Makes a linked slave part of the master's state: MTU, up state, address and VLAN filters,
-/// then the slot the data path reads.
+/// promiscuity and allmulti, then the slot the data path reads.
 fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role: Role) -> Result {
     let dev = slave.dev();
     let orig_mtu = dev.mtu();
@@ -697,6 +720,14 @@ fn attach(rtnl: &Rtnl<'_>, master: &NetDev<Master>, slave: &OpsLocked<'_>, role:
         slave.close();
         let _ = slave.set_mtu(orig_mtu);
         return Err(e);
+    }
+
+    // The master's promiscuity and allmulti, as `follow_rx_flags` passes them on.
+    if master.is_promisc() {
+        let _ = slave.set_promiscuity(1);
+    }
+    if master.is_allmulti() {
+        let _ = slave.set_allmulti(1);
     }
 
     let m = master.data();
@@ -802,6 +833,12 @@ fn release(rtnl: &Rtnl<'_>, master: &NetDev<Master>, dev: &Device) {
 
     dev.vlan_vids_del_by_dev(rtnl, master);
     dev.addr_lists_unsync(rtnl, master);
+    if master.is_promisc() {
+        let _ = dev.set_promiscuity(rtnl, -1);
+    }
+    if master.is_allmulti() {
+        let _ = dev.set_allmulti(rtnl, -1);
+    }
     dev.close(rtnl);
     // What the slave carried until now stays in the master's counters.
     m.fold_stats(|_| ());
