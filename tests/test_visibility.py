@@ -30,7 +30,7 @@ STAT_NAMES = [f"{role}_{c}" for role in ("primary", "standby")
               for c in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped",
                         "tx_dropped")] + [
     "switches_to_primary", "switches_to_standby", "primary_leaving", "peer_announcements",
-    "tx_no_slave_dropped", "standby_rx_while_primary"]
+    "tx_no_slave_dropped", "standby_rx_while_primary", "rx_looped_back"]
 
 # Frames that are neither the test's traffic nor under its control (IPv6 neighbour and router
 # discovery) may pass between reading the master's counters and a slave's own.

@@ -182,6 +182,9 @@ struct Events {
     /// Unicast frames for us that arrived on the standby while the primary was active: the
     /// peer had not yet learnt of the switch. Delivered (the C driver drops them).
     standby_rx_while_primary: Atomic<u64>,
+    /// Frames from the master's own address that came back in through a slave: sent through
+    /// one slave, they reach the other, on the same L2. Not delivered to the master.
+    rx_looped_back: Atomic<u64>,
 }
 
 impl Events {
@@ -193,6 +196,7 @@ impl Events {
             announcements: Atomic::new(0),
             tx_no_slave: Atomic::new(0),
             standby_rx_while_primary: Atomic::new(0),
+            rx_looped_back: Atomic::new(0),
         }
     }
 
@@ -203,7 +207,7 @@ impl Events {
 
 /// The names of the master's `ethtool -S` statistics: per slave role (primary first, as
 /// [`Role::ALL`]), then the master's [`Events`]. The order is [`Ethtool::get_ethtool_stats`]'s.
-const STAT_NAMES: [&CStr; 18] = [
+const STAT_NAMES: [&CStr; 19] = [
     c"primary_rx_packets",
     c"primary_rx_bytes",
     c"primary_tx_packets",
@@ -222,6 +226,7 @@ const STAT_NAMES: [&CStr; 18] = [
     c"peer_announcements",
     c"tx_no_slave_dropped",
     c"standby_rx_while_primary",
+    c"rx_looped_back",
 ];
 
 /// Whether `dev` can transmit: running, with carrier, and its qdiscs attached. The link watch
@@ -513,6 +518,7 @@ impl Ethtool for Master {
             &e.announcements,
             &e.tx_no_slave,
             &e.standby_rx_while_primary,
+            &e.rx_looped_back,
         ]
         .map(|c| c.load(Relaxed));
         for (slot, value) in data.iter_mut().zip(Iterator::chain(per_role, own)) {
@@ -551,6 +557,17 @@ struct SlaveRx {
 
 impl rx_handler::RxHandler for SlaveRx {
     fn handle<'a>(&'a self, rcu: &'a CoreRcu, skb: SkBuff) -> RxAction<'a> {
+        // A frame from the master's own address was sent by us (the master has no
+        // `ndo_set_mac_address`: its address is its permanent one) and came back through the
+        // other slave, which shares the L2: IPv6 would report our own unsolicited NA as another
+        // host advertising our address. Only handlers bound to the slave itself see it.
+        if skb
+            .eth_source()
+            .is_some_and(|src| src[..] == *self.master.perm_addr())
+        {
+            Events::count(&self.events.rx_looped_back);
+            return RxAction::Exact(skb);
+        }
         let standby = self.slaves.slot(Role::Standby).get(rcu);
         let on_standby = standby.is_some_and(|s| skb.is_on(s));
         // While the primary carries the traffic, broadcast and multicast frames also reach the
