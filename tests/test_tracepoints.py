@@ -15,8 +15,6 @@ The C driver has no tracepoints: expect.py states that as its known gap.
 
 import re
 
-import pytest
-
 from expect import strict
 
 TRACEFS = "/sys/kernel/tracing"
@@ -89,7 +87,6 @@ def names(bench):
     return r["master"]["name"], {k: r[k]["name"] for k in ("primary", "standby") if r.get(k)}
 
 
-@pytest.mark.debug
 def test_tracepoints_record_unplug_and_replug(bench, driver):
     """An unplug is the switch to the standby for the unplug notice, its announcement and the
     primary's release; a replug is the primary's enslavement, the switch to it and its

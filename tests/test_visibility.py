@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from expect import strict
 from nfr import config
 from nfr.checks import assert_carried_by_primary, lose_every_slave_under_traffic, traffic
@@ -91,7 +89,6 @@ def test_ethtool_stats_per_slave_follow_the_traffic(bench, driver):
     assert s1["standby_tx_packets"] == s0["standby_tx_packets"], (s0, s1)
 
 
-@pytest.mark.debug
 def test_ethtool_stats_count_unplug_and_replug(bench, driver):
     """An unplug is one unplug notice, one switch to the standby and one announcement, and the
     primary's counters stay; a replug is one switch to the primary and one announcement."""
