@@ -21,9 +21,9 @@ from nfr.vm import primary_models, scan_guests  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "debug: in the subset that `make check` also runs on the debug kernels: the "
-        "unplug, replug, migration, unload and teardown paths, KUnit and the sample "
-        "(test_unplug_replug.py, test_migration.py, test_lifecycle.py, test_kunit.py, "
-        "test_netdev_sample.py); `make check-debug` runs every test on them")
+        "unplug, replug, migration, unload and teardown paths, and KUnit "
+        "(test_unplug_replug.py, test_migration.py, test_lifecycle.py, test_kunit.py); "
+        "`make check-debug` runs every test on them")
     config.addinivalue_line(
         "markers", "storm: the short event storm, run by `make check` on the Rust debug kernel "
         "(tests/test_storm.py); `make storm` runs the full length")

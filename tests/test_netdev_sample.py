@@ -47,7 +47,6 @@ def both(a):
     return _parse(v[:4]), _parse(v[4:])
 
 
-@pytest.mark.debug
 def test_pair_passes_traffic(guest):
     a = guest.agent
     a.check("modprobe rust_netdev_pair")

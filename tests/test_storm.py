@@ -15,7 +15,7 @@ from nfr.stormplan import draw_seed, plan
 from nfr.vm import debug
 
 # Two storms of this length keep make check within CI's 90 minutes (tests/README.md).
-EVENTS = int(os.environ.get("NFR_STORM_EVENTS", "25"))
+EVENTS = int(os.environ.get("NFR_STORM_EVENTS", "15"))
 FIXED_SEED = 20261202
 
 
